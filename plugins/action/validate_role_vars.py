@@ -1,0 +1,90 @@
+"""Validate one host's variables for a role against the role's own meta/argument_specs.yml.
+
+Documented in plugins/modules/validate_role_vars.py, as ansible-doc expects for action plugins.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+ROLES_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
+SPEC_KEYS = {"type", "required", "default", "choices", "elements", "options", "no_log", "aliases"}
+
+
+def _clean(spec: dict) -> dict:
+    """Only the keys ArgumentSpecValidator understands; documentation keys are dropped."""
+    out = {}
+    for name, option in spec.items():
+        kept = {k: v for k, v in option.items() if k in SPEC_KEYS}
+        if option.get("type") not in (None, "str", "raw", "path") and isinstance(kept.get("default"), str):
+            kept.pop("default")  # a prose default ("first host of ...") is documentation only
+        if "options" in kept:
+            kept["options"] = _clean(kept["options"])
+        out[name] = kept
+    return out
+
+
+def strict_problems(spec: dict, values: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(variable, problem) pairs for values whose type would be accepted leniently but misbehave."""
+    problems = []
+    for name, option in spec.items():
+        if name not in values or values[name] is None:
+            continue
+        value, label = values[name], f"{prefix}{name}"
+        if option.get("type") == "bool" and not isinstance(value, bool):
+            problems.append((label, f"is {value!r}, not a boolean; fix: write true or false without quotes"))
+        if option.get("options") and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    problems += strict_problems(option["options"], item, f"{label}[{index}].")
+    return problems
+
+
+def load_spec(role: str, entry_point: str) -> dict:
+    role_dir = role if os.sep in role else os.path.join(ROLES_DIR, role)
+    path = os.path.join(role_dir, "meta", "argument_specs.yml")
+    try:
+        with open(path) as handle:
+            specs = yaml.safe_load(handle)["argument_specs"]
+    except (OSError, KeyError, TypeError) as exc:
+        raise AnsibleError(f"validate_role_vars: cannot read the argument specs of role {role}: {exc}") from exc
+    if entry_point not in specs:
+        raise AnsibleError(f"validate_role_vars: role {role} has no entry point {entry_point!r}")
+    return specs[entry_point].get("options", {})
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        role = args.get("role")
+        if not role:
+            return {"failed": True, "msg": "validate_role_vars: the option role is required"}
+        spec = load_spec(role, args.get("entry_point", "main"))
+        host = task_vars.get("inventory_hostname", "?")
+        values = {}
+        lines = []
+        for name in spec:
+            if name in task_vars:
+                try:
+                    values[name] = self._templar.template(task_vars[name])
+                except AnsibleError as exc:
+                    lines.append(f"host {host}: {name} cannot be templated ({exc.message}); fix: correct its expression")
+        validation = ArgumentSpecValidator(_clean(spec)).validate(values)
+        for error in validation.errors:
+            lines.append(f"host {host}: role {role}: {error}; fix: see `ansible-doc -t role gymfleet.cluster.{role}`")
+        for name, problem in strict_problems(spec, values):
+            lines.append(f"host {host}: {name} {problem}")
+        result.update(checked=sorted(values), changed=False)
+        if lines:
+            result.update(failed=True, msg="\n".join(lines), problems=lines)
+        return result

@@ -1,0 +1,57 @@
+"""Turn a set of protected ports and allowed sources into iptables rules for the firewall role."""
+
+from __future__ import annotations
+
+import ipaddress
+
+# multiport accepts 15 port slots per rule and a range takes two, so 7 entries always fit.
+MULTIPORT_ENTRIES = 7
+
+
+def _spec(entry) -> str:
+    ports = entry["ports"]
+    if isinstance(ports, (list, tuple)):
+        first, last = int(ports[0]), int(ports[-1])
+        return str(first) if first == last else f"{min(first, last)}:{max(first, last)}"
+    return str(int(ports))
+
+
+def _source(address: str) -> str:
+    network = ipaddress.ip_network(str(address), strict=False)
+    if network.version != 4:
+        raise ValueError(f"{address} is not an IPv4 address or network")
+    return str(network)
+
+
+def firewall_rules(ports: list, sources: list, action: str = "DROP") -> list[str]:
+    """Rules that let sources and loopback reach ports and apply action to everyone else.
+
+    ports: dicts with `ports` (a port or [first, last]) and optional `proto` (tcp, the default, or udp).
+    sources: IPv4 addresses or networks. Duplicates in either are merged; the order is stable.
+    """
+    if action not in ("DROP", "REJECT"):
+        raise ValueError(f"action must be DROP or REJECT, not {action!r}")
+    by_proto: dict[str, list[str]] = {}
+    for entry in ports:
+        proto = entry.get("proto", "tcp")
+        specs = by_proto.setdefault(proto, [])
+        if _spec(entry) not in specs:
+            specs.append(_spec(entry))
+    allowed = []
+    for source in sources:
+        if _source(source) not in allowed:
+            allowed.append(_source(source))
+    rules = []
+    for proto, specs in sorted(by_proto.items()):
+        for start in range(0, len(specs), MULTIPORT_ENTRIES):
+            match = f"-p {proto} -m multiport --dports {','.join(specs[start:start + MULTIPORT_ENTRIES])}"
+            rules.append(f"-i lo {match} -j ACCEPT")
+            rules += [f"-s {source} {match} -j ACCEPT" for source in allowed]
+            reject = " --reject-with tcp-reset" if action == "REJECT" and proto == "tcp" else ""
+            rules.append(f"{match} -j {action}{reject}")
+    return rules
+
+
+class FilterModule:
+    def filters(self):
+        return {"firewall_rules": firewall_rules}

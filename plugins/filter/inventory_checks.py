@@ -1,0 +1,52 @@
+"""Cross-host inventory checks for the preflight role."""
+
+from __future__ import annotations
+
+
+def group_size_problems(rules: list[dict], groups: dict) -> list[str]:
+    """One sentence per rule ({group, min, max, exactly}) that the inventory's groups break."""
+    problems = []
+    for rule in rules:
+        size = len(groups.get(rule["group"], []))
+        low = rule.get("exactly", rule.get("min", 0)) or 0
+        high = rule.get("exactly", rule.get("max"))
+        if size >= low and (high is None or size <= high):
+            continue
+        if "exactly" in rule:
+            wanted = f"exactly {low}"
+        elif high is None:
+            wanted = f"at least {low}"
+        else:
+            wanted = f"{low} to {high}"
+        problems.append(
+            f"inventory: group {rule['group']} has {size} hosts but needs {wanted}; "
+            f"fix: change the hosts in [{rule['group']}]"
+        )
+    return problems
+
+
+def shared_value_problems(values_by_host: dict, what: str, fix: str) -> list[str]:
+    """One sentence per value that more than one host has (empty values are ignored)."""
+    owners: dict = {}
+    for host, value in values_by_host.items():
+        if value not in (None, ""):
+            owners.setdefault(value, []).append(host)
+    return [
+        f"hosts {' and '.join(sorted(hosts))} share the {what} {value}; fix: {fix}"
+        for value, hosts in owners.items()
+        if len(hosts) > 1
+    ]
+
+
+def components_for(components: list[dict], group_names: list[str]) -> list[dict]:
+    """The components whose groups include any of the host's groups."""
+    return [c for c in components if set(c.get("groups", [])) & set(group_names)]
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "group_size_problems": group_size_problems,
+            "shared_value_problems": shared_value_problems,
+            "components_for": components_for,
+        }

@@ -1,0 +1,47 @@
+#!/usr/bin/python
+"""Documentation of the validate_role_vars action plugin (plugins/action/validate_role_vars.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: validate_role_vars
+short_description: Check a host's variables for a gymfleet role against the role's argument specs
+version_added: 0.1.0
+author: gymfleet developers
+description:
+  - Reads C(meta/argument_specs.yml) of O(role) and checks the variables this host would give the role:
+    types, choices, required options, nested list-of-dict options.
+  - Stricter than C(validate_argument_spec) where a lenient check hides a bug: a C(bool) option must be a
+    real boolean, not the string C("false") (which is true in a condition).
+  - Fails with one line per problem, each naming the host, the variable and the fix. Changes nothing.
+  - Runs on the controller; the preflight role calls it for every role a host will get.
+options:
+  role:
+    description: The role's short name (C(redis)) in this collection, or a path to a role directory.
+    type: str
+    required: true
+  entry_point:
+    description: Which entry point of the argument specs to check.
+    type: str
+    default: main
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Validate this host's redis variables before anything changes
+  gymfleet.cluster.validate_role_vars:
+    role: redis
+"""
+
+RETURN = r"""
+checked:
+  description: The role's variables that this host sets (inventory, play or extra vars); the others keep their checked defaults.
+  returned: always
+  type: list
+  elements: str
+"""

@@ -1,0 +1,3 @@
+"""gymfleet: deploy and operate multi-node RL/ML training infrastructure with Ansible."""
+
+__version__ = "0.1.0"
