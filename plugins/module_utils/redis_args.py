@@ -15,7 +15,8 @@ def connection_argument_spec() -> dict:
     }
 
 
-CONNECTION_REQUIRED_TOGETHER = [("username", "password")]
+# A user name means nothing without its password; a password alone authenticates the default user.
+CONNECTION_REQUIRED_BY = {"username": ["password"]}
 
 
 def connect(params: dict, db: int = 0) -> RespClient:

@@ -79,7 +79,7 @@ keys:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import (
-    CONNECTION_REQUIRED_TOGETHER,
+    CONNECTION_REQUIRED_BY,
     connect,
     connection_argument_spec,
 )
@@ -108,7 +108,7 @@ def health(params: dict) -> dict:
 def main():
     module = AnsibleModule(
         argument_spec={**connection_argument_spec(), "fail_when_down": {"type": "bool", "default": True}},
-        required_together=CONNECTION_REQUIRED_TOGETHER,
+        required_by=CONNECTION_REQUIRED_BY,
         supports_check_mode=True,
     )
     result = health(module.params)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -116,6 +117,15 @@ def _ssh_keypair(key_dir: Path, lab: str) -> Path:
     return key
 
 
+def _redis_password(key_dir: Path) -> Path:
+    """A random password for the lab's Redis, kept beside the SSH key and out of the inventory."""
+    path = key_dir / "redis_password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path
+
+
 def render_inventory(lab: str, connection: str, nodes: list[tuple[str, str]], key: Path) -> str:
     """The lab inventory in YAML; `gymfleet_lab_connection` picks how Ansible reaches the hosts."""
     lines = [
@@ -132,6 +142,7 @@ def render_inventory(lab: str, connection: str, nodes: list[tuple[str, str]], ke
         "    ansible_user: root",
         f"    ansible_ssh_private_key_file: {key}",
         "    ansible_python_interpreter: /usr/bin/python3",
+        f"    redis_password: \"{{{{ lookup('ansible.builtin.file', '{key.parent / 'redis_password'}') }}}}\"",
         "  children:",
         "    cluster:",
         "      hosts:",
@@ -195,6 +206,7 @@ def up(lab: str, nodes: int, connection: str, image: str, inventory_root: Path, 
             members.append((container, ip))
         _wait_booted(created)
         key = _ssh_keypair(key_dir, lab)
+        _redis_password(key_dir)
         public = key.with_suffix(".pub").read_text()
         for container in created:
             run(["docker", "exec", "-i", container, "sh", "-c",
