@@ -15,7 +15,7 @@ DEFAULT_LAB = "gymfleet"
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line that says how to get help."""
 
-    def error(self, message: str):  # noqa: D401 - argparse's signature
+    def error(self, message: str):
         self.exit(2, f"{self.prog}: {message}; fix: see `{self.prog} --help`\n")
 
 

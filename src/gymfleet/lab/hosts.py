@@ -129,6 +129,7 @@ def _redis_password(key_dir: Path) -> Path:
 def render_inventory(lab: str, connection: str, nodes: list[tuple[str, str]], key: Path) -> str:
     """The lab inventory in YAML; `gymfleet_lab_connection` picks how Ansible reaches the hosts."""
     lines = [
+        "---",
         f"# Written by `gymfleet lab up --name {lab}`; `gymfleet lab down --name {lab}` removes it.",
         "# Reach the hosts another way with -e gymfleet_lab_connection=docker|ssh|paramiko.",
         "all:",

@@ -1,0 +1,68 @@
+# `make demo` and `make test` each do their own setup on a fresh machine: the virtualenv (uv), a
+# Docker engine and the lab image are created only when missing or out of date.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# The lab that `make demo` uses, and its size.
+LAB ?= gymfleet
+NODES ?= 3
+SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help env image demo demo-down status test lint docs unit molecule integration clean
+
+help:
+	@echo "make demo       bring up a $(NODES)-node lab, deploy gymfleet to it, print its status"
+	@echo "make demo-down  remove the demo lab"
+	@echo "make test       lint, unit tests, molecule scenarios ($(SCENARIOS)), integration tests"
+	@echo "make docs       regenerate the role variable tables in README.md"
+
+$(VENV)/.installed: pyproject.toml tools/bootstrap-env
+	tools/bootstrap-env $(VENV)
+	touch $@
+
+env: $(VENV)/.installed
+
+# Starts (or installs) a Docker engine when none answers, then builds the image if its recipe changed.
+image: env
+	gymfleet lab image
+
+demo: image
+	gymfleet lab up --name $(LAB) --nodes $(NODES) --exist-ok
+	ansible-playbook -i inventories/lab/$(LAB) playbooks/deploy.yml
+	$(MAKE) --no-print-directory status
+
+status: env
+	ansible-playbook -i inventories/lab/$(LAB) playbooks/status.yml
+
+demo-down: env
+	gymfleet lab down --name $(LAB)
+
+test: lint unit molecule integration
+
+lint: env
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check src plugins tests tools molecule
+	python tools/role_docs.py --check
+
+docs: env
+	python tools/role_docs.py
+
+unit: env
+	pytest tests/unit
+
+molecule: image
+	@for scenario in $(SCENARIOS); do \
+	  echo "== molecule scenario $$scenario"; \
+	  molecule test -s $$scenario || exit 1; \
+	done
+
+integration: image
+	pytest tests/integration
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache gymfleet-cluster-*.tar.gz
