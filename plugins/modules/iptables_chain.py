@@ -146,12 +146,13 @@ class ChainManager:
         return any(normalize_rule(rule, self.params["ip_version"]) == wanted
                    for rule in jumps.get(jump["chain"], []))
 
-    @staticmethod
-    def _describe(exists, rules, jumps):
+    def _describe(self, exists, rules, jumps):
+        """The chain and the jumps into it, as iptables-save lines, for the diff."""
         if not exists:
             return ""
         lines = [f"-A {parent} {rule}" for parent, parent_rules in sorted(jumps.items()) for rule in parent_rules]
-        return "\n".join(lines + rules) + "\n"
+        lines += [f"-A {self.params['chain']} {rule}" for rule in rules]
+        return "\n".join(lines) + "\n"
 
     def _apply(self, args, data=None):
         rc, _, err = self.module.run_command(args, data=data, binary_data=True)

@@ -1,0 +1,107 @@
+import pytest
+from ansible_collections.gymfleet.cluster.plugins.filter.firewall import firewall_rules
+from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import (
+    components_for,
+    group_size_problems,
+    shared_value_problems,
+)
+from ansible_collections.gymfleet.cluster.plugins.filter.ports import claims_from, invalid_ports, port_conflicts
+from ansible_collections.gymfleet.cluster.plugins.filter.table import text_table
+
+
+def claim(component, ports, proto="tcp"):
+    return {"component": component, "variable": f"{component}_port", "ports": ports, "proto": proto}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        (6379, 6379, True),
+        (6379, 6380, False),
+        ([9000, 9111], 9111, True),
+        ([9000, 9111], 9112, False),
+        ([9000, 9111], [8000, 9000], True),
+        ([9111, 9000], 9050, True),  # a reversed range is still a range
+    ],
+)
+def test_port_conflicts_finds_overlaps(first, second, overlap):
+    problems = port_conflicts([claim("a", first), claim("b", second)])
+    assert bool(problems) is overlap
+    if overlap:
+        assert "a (a_port = " in problems[0] and "b (b_port = " in problems[0]
+
+
+def test_port_conflicts_ignores_other_protocols():
+    assert port_conflicts([claim("a", 53), claim("b", 53, proto="udp")]) == []
+
+
+def test_invalid_ports():
+    assert invalid_ports([claim("a", 0), claim("b", 70000), claim("c", 80)]) == [
+        "a (a_port = 0) is outside 1-65535",
+        "b (b_port = 70000) is outside 1-65535",
+    ]
+
+
+def test_claims_from_names_each_item():
+    claims = claims_from([{"port": 6379}, {"port": 6380}], "port", "redis instance", "redis_instances")
+    assert claims[1] == {"component": "redis instance", "variable": "redis_instances[1].port", "ports": 6380}
+
+
+def test_firewall_rules_order_and_merge():
+    rules = firewall_rules(
+        [{"ports": 6379}, {"ports": [9000, 9003]}, {"ports": 6379}, {"ports": 53, "proto": "udp"}],
+        ["10.0.0.1", "10.0.0.2/32", "192.168.0.0/24"],
+    )
+    assert rules == [
+        "-i lo -p tcp -m multiport --dports 6379,9000:9003 -j ACCEPT",
+        "-s 10.0.0.1/32 -p tcp -m multiport --dports 6379,9000:9003 -j ACCEPT",
+        "-s 10.0.0.2/32 -p tcp -m multiport --dports 6379,9000:9003 -j ACCEPT",
+        "-s 192.168.0.0/24 -p tcp -m multiport --dports 6379,9000:9003 -j ACCEPT",
+        "-p tcp -m multiport --dports 6379,9000:9003 -j DROP",
+        "-i lo -p udp -m multiport --dports 53 -j ACCEPT",
+        "-s 10.0.0.1/32 -p udp -m multiport --dports 53 -j ACCEPT",
+        "-s 10.0.0.2/32 -p udp -m multiport --dports 53 -j ACCEPT",
+        "-s 192.168.0.0/24 -p udp -m multiport --dports 53 -j ACCEPT",
+        "-p udp -m multiport --dports 53 -j DROP",
+    ]
+
+
+def test_firewall_rules_split_multiport_groups():
+    rules = firewall_rules([{"ports": p} for p in range(1000, 1010)], [], action="REJECT")
+    assert rules[1] == "-p tcp -m multiport --dports 1000,1001,1002,1003,1004,1005,1006 -j REJECT --reject-with tcp-reset"
+    assert rules[3] == "-p tcp -m multiport --dports 1007,1008,1009 -j REJECT --reject-with tcp-reset"
+
+
+@pytest.mark.parametrize("bad", [{"action": "ACCEPT"}, {"sources": ["fe80::1"]}, {"sources": ["not-an-ip"]}])
+def test_firewall_rules_rejects_bad_input(bad):
+    with pytest.raises(ValueError):
+        firewall_rules([{"ports": 1}], bad.get("sources", []), bad.get("action", "DROP"))
+
+
+def test_group_size_problems():
+    groups = {"head": ["a", "b"], "workers": []}
+    problems = group_size_problems(
+        [{"group": "head", "exactly": 1}, {"group": "workers", "min": 1}, {"group": "gone", "max": 2},
+         {"group": "head", "min": 1, "max": 3}],
+        groups,
+    )
+    assert problems == [
+        "inventory: group head has 2 hosts but needs exactly 1; fix: change the hosts in [head]",
+        "inventory: group workers has 0 hosts but needs at least 1; fix: change the hosts in [workers]",
+    ]
+
+
+def test_shared_value_problems():
+    problems = shared_value_problems({"b": "node1", "a": "node1", "c": "node2", "d": ""}, "hostname", "rename one")
+    assert problems == ["hosts a and b share the hostname node1; fix: rename one"]
+
+
+def test_components_for():
+    components = [{"role": "redis", "groups": ["redis"]}, {"role": "fw", "groups": ["cluster", "edge"]}]
+    assert [c["role"] for c in components_for(components, ["edge"])] == ["fw"]
+    assert components_for(components, ["other"]) == []
+
+
+def test_text_table():
+    table = text_table([{"host": "n1", "state": "up"}, {"host": "node-22", "state": None}], ["host", "state"])
+    assert table.splitlines() == ["HOST     STATE", "n1       up", "node-22  -"]

@@ -1,0 +1,159 @@
+import shlex
+from unittest import mock
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gymfleet.cluster.plugins.module_utils.iptables import normalize_rule, parse_save
+from ansible_collections.gymfleet.cluster.plugins.modules import iptables_chain
+
+from .modhelper import run_module
+
+
+class FakeIptables:
+    """Test double of iptables-save / iptables-restore --noflush / iptables -D|-F|-X for one table.
+
+    It follows their documented behaviour as checked on a lab host: save prints `:CHAIN` lines, then
+    `-A` lines in order, rewriting `-s ADDR` to `-s ADDR/32` and adding `-m tcp` after `-p tcp --dport`;
+    restore --noflush flushes only the chains it declares and applies -A and -I in order.
+    """
+
+    def __init__(self, chains=None):
+        self.chains = {"INPUT": [], "FORWARD": [], "OUTPUT": []}
+        self.chains.update(chains or {})
+        self.restores = []
+
+    @staticmethod
+    def _canonical(rule):
+        tokens = shlex.split(rule)
+        out = []
+        for i, tok in enumerate(tokens):
+            out.append(tok)
+            if tokens[i - 1] in ("-s", "-d") and "/" not in tok:
+                out[-1] = tok + "/32"
+            if tok == "tcp" and tokens[i - 1] == "-p" and "--dport" in tokens and "-m" not in tokens:
+                out += ["-m", "tcp"]
+        return " ".join(out)
+
+    def save(self):
+        lines = ["*filter"] + [f":{c} {'ACCEPT' if c in ('INPUT', 'FORWARD', 'OUTPUT') else '-'} [0:0]" for c in self.chains]
+        lines += [f"-A {c} {r}" for c, rules in self.chains.items() for r in rules]
+        return "\n".join(lines + ["COMMIT"]) + "\n"
+
+    def __call__(self, args, data=None, **_):
+        tool = args[0]
+        if tool == "iptables-save":
+            return 0, self.save(), ""
+        if tool == "iptables-restore":
+            self.restores.append(data)
+            for line in data.splitlines():
+                if line.startswith(":"):
+                    self.chains[line[1:].split()[0]] = []
+                elif line.startswith("-A "):
+                    chain, rule = line[3:].split(" ", 1)
+                    self.chains[chain].append(self._canonical(rule))
+                elif line.startswith("-I "):
+                    chain, position, rule = line[3:].split(" ", 2)
+                    self.chains[chain].insert(int(position) - 1, rule)
+            return 0, "", ""
+        if tool == "iptables":
+            _, _, _, op, chain, *rest = args
+            if op == "-D":
+                self.chains[chain].remove(" ".join(rest))
+            elif op == "-F":
+                self.chains[chain] = []
+            elif op == "-X":
+                del self.chains[chain]
+            return 0, "", ""
+        raise AssertionError(f"unexpected command {args}")
+
+
+RULES = ["-s 10.0.0.1 -p tcp --dport 6379 -j ACCEPT", "-p tcp --dport 6379 -j DROP"]
+
+
+def run(fake, check_mode=False, **args):
+    args.setdefault("chain", "GYMFLEET-INPUT")
+    args["_ansible_check_mode"] = check_mode
+    args["_ansible_diff"] = True
+    with mock.patch.object(AnsibleModule, "run_command", side_effect=fake), \
+            mock.patch.object(AnsibleModule, "get_bin_path", side_effect=lambda name, **_: name):
+        return run_module(iptables_chain.main, args)
+
+
+def test_creates_chain_and_jump_then_is_idempotent():
+    fake = FakeIptables({"DOCKER-USER": ["-j RETURN"]})
+    first = run(fake, rules=RULES, jumps=[{"chain": "INPUT"}])
+    assert first["changed"] is True
+    assert fake.chains["INPUT"] == ["-j GYMFLEET-INPUT"]
+    assert fake.chains["GYMFLEET-INPUT"] == ["-s 10.0.0.1/32 -p tcp -m tcp --dport 6379 -j ACCEPT",
+                                             "-p tcp -m tcp --dport 6379 -j DROP"]
+    assert "+-s 10.0.0.1" not in first["diff"]["before"]
+    second = run(fake, rules=RULES, jumps=[{"chain": "INPUT"}])
+    assert second["changed"] is False
+    assert len(fake.restores) == 1
+    assert fake.chains["DOCKER-USER"] == ["-j RETURN"]  # another owner's chain is untouched
+
+
+def test_check_mode_reports_change_and_applies_nothing():
+    fake = FakeIptables()
+    result = run(fake, check_mode=True, rules=RULES, jumps=[{"chain": "INPUT"}])
+    assert result["changed"] is True
+    assert "-I INPUT 1 -j GYMFLEET-INPUT" in result["payload"]
+    assert "-A GYMFLEET-INPUT -p tcp --dport 6379 -j DROP" in result["diff"]["after"]
+    assert fake.restores == [] and "GYMFLEET-INPUT" not in fake.chains
+
+
+def test_changed_rules_replace_the_chain_without_a_second_jump():
+    fake = FakeIptables()
+    run(fake, rules=RULES, jumps=[{"chain": "INPUT"}])
+    fake.chains["INPUT"].append("-j OTHER")
+    result = run(fake, rules=RULES[:1], jumps=[{"chain": "INPUT"}])
+    assert result["changed"] is True
+    assert fake.chains["INPUT"] == ["-j GYMFLEET-INPUT", "-j OTHER"]
+    assert "-I INPUT" not in fake.restores[-1]
+    assert fake.chains["GYMFLEET-INPUT"] == ["-s 10.0.0.1/32 -p tcp -m tcp --dport 6379 -j ACCEPT"]
+
+
+def test_absent_removes_jumps_and_chain_only():
+    fake = FakeIptables()
+    run(fake, rules=RULES, jumps=[{"chain": "INPUT"}])
+    fake.chains["INPUT"].append("-j OTHER")
+    assert run(fake, state="absent")["changed"] is True
+    assert "GYMFLEET-INPUT" not in fake.chains
+    assert fake.chains["INPUT"] == ["-j OTHER"]
+    assert run(fake, state="absent")["changed"] is False
+
+
+def test_rule_that_saves_differently_fails_with_the_fix():
+    class Rewriting(FakeIptables):
+        @staticmethod
+        def _canonical(rule):
+            return rule + " --reject-with icmp-port-unreachable"
+
+    result = run(Rewriting(), rules=["-j REJECT"])
+    assert result["failed"] is True
+    assert "write the rules as iptables-save prints them" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("written", "saved"),
+    [
+        ("-p tcp --dport 22 -s 1.2.3.4 -j ACCEPT", "-s 1.2.3.4/32 -p tcp -m tcp --dport 22 -j ACCEPT"),
+        ("--source 1.2.3.0/24 --jump DROP", "-s 1.2.3.0/24 -j DROP"),
+        ("! -i lo -j RETURN", "! -i lo -j RETURN"),
+    ],
+)
+def test_normalize_matches_saved_forms(written, saved):
+    assert normalize_rule(written) == normalize_rule(saved)
+
+
+def test_normalize_keeps_meaningful_differences():
+    assert normalize_rule("-i lo -j ACCEPT") != normalize_rule("! -i lo -j ACCEPT")
+    assert normalize_rule("--dport 1 -j ACCEPT") != normalize_rule("--dport 2 -j ACCEPT")
+
+
+def test_parse_save_finds_jumps_from_any_chain():
+    exists, rules, jumps = parse_save(
+        "*filter\n:INPUT ACCEPT [0:0]\n:MINE - [0:0]\n-A INPUT -p tcp -j MINE\n-A FORWARD -j MINE\n"
+        "-A MINE -j RETURN\n-A INPUT -j MINE2\nCOMMIT\n", "MINE")
+    assert exists and rules == ["-j RETURN"]
+    assert jumps == {"INPUT": ["-p tcp -j MINE"], "FORWARD": ["-j MINE"]}

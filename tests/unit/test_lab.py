@@ -1,0 +1,92 @@
+"""The lab's pure parts: APT source parsing, the inventory it writes, CLI argument errors."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from gymfleet import cli
+from gymfleet.errors import GymfleetError
+from gymfleet.lab import hosts
+from gymfleet.lab.sources import Mirrors, deb822_for_image, host_mirrors
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_mirrors_from_deb822(tmp_path):
+    write(tmp_path / "sources.list.d" / "debian.sources",
+          "Types: deb\n# comment\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n"
+          "Components: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n"
+          "Suites: bookworm-security\nComponents: main\n")
+    write(tmp_path / "sources.list.d" / "other.sources.disabled", "Types: deb\nURIs: http://x\nSuites: bookworm\n")
+    assert host_mirrors("bookworm", tmp_path) == Mirrors("http://mirror.example/debian",
+                                                         "http://mirror.example/debian-security")
+
+
+def test_mirrors_from_one_line_format_with_options(tmp_path):
+    write(tmp_path / "sources.list",
+          "# deb http://commented/debian bookworm main\n"
+          "deb [arch=amd64 signed-by=/usr/share/keyrings/k.gpg] http://one.example/debian bookworm main\n"
+          "deb-src http://src.example/debian bookworm main\n")
+    assert host_mirrors("bookworm", tmp_path) == Mirrors("http://one.example/debian", None)
+
+
+def test_no_mirror_for_the_release(tmp_path):
+    write(tmp_path / "sources.list", "deb http://x/debian bullseye main\n")
+    assert host_mirrors("bookworm", tmp_path) is None
+
+
+def test_disabled_deb822_stanza_is_ignored(tmp_path):
+    write(tmp_path / "sources.list.d" / "a.sources",
+          "Types: deb\nURIs: http://off/debian\nSuites: bookworm\nEnabled: no\n\n"
+          "Types: deb\nURIs: http://on/debian\nSuites: bookworm\n")
+    assert host_mirrors("bookworm", tmp_path).archive == "http://on/debian"
+
+
+def test_image_sources_use_the_host_mirrors():
+    text = deb822_for_image("bookworm", Mirrors("http://m/debian", "http://m/sec"))
+    assert "URIs: http://m/debian\nSuites: bookworm bookworm-updates" in text
+    assert "URIs: http://m/sec\nSuites: bookworm-security" in text
+
+
+def test_inventory_is_yaml_with_groups_and_a_connection_switch(tmp_path):
+    text = hosts.render_inventory("t", "ssh", [("t-node1", "172.30.0.11"), ("t-node2", "172.30.0.12")],
+                                  tmp_path / "id_ed25519")
+    inventory = yaml.safe_load(text)
+    assert set(inventory["all"]["children"]) == {"cluster", "redis", "python_env"}
+    assert inventory["all"]["children"]["cluster"]["hosts"]["t-node2"]["gymfleet_lab_ip"] == "172.30.0.12"
+    assert inventory["all"]["vars"]["gymfleet_lab_connection"] == "ssh"
+    assert "redis_password" in inventory["all"]["vars"]
+
+
+@pytest.mark.parametrize("name", ["", "Upper", "1abc", "a" * 25, "under_score", "dot.name"])
+def test_bad_lab_names(name):
+    with pytest.raises(GymfleetError, match="fix:"):
+        hosts.validate_name(name)
+
+
+@pytest.mark.parametrize("nodes", [0, -1, hosts.MAX_NODES + 1])
+def test_bad_node_counts(nodes):
+    with pytest.raises(GymfleetError, match="fix:"):
+        hosts.validate_nodes(nodes)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["lab", "frob"], ["lab", "up", "--nodes", "x"], ["nothing"], ["lab", "up", "--connection", "telnet"], []],
+)
+def test_usage_errors_are_one_line(argv):
+    proc = subprocess.run([sys.executable, "-m", "gymfleet.cli", *argv], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(cli.Path(cli.__file__).parents[1])})
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "fix: see `gymfleet" in proc.stderr
+
+
+def test_lab_errors_are_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(hosts, "validate_nodes", lambda n: (_ for _ in ()).throw(GymfleetError("bad; fix: this")))
+    assert cli.main(["lab", "up", "--nodes", "0"]) == 1
+    assert capsys.readouterr().err == "gymfleet: error: bad; fix: this\n"

@@ -1,0 +1,60 @@
+"""Every role's argument specs, defaults and strict validation agree with each other."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.gymfleet.cluster.plugins.action.validate_role_vars import _clean, load_spec, strict_problems
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+ROLE_NAMES = sorted(p.name for p in ROLES.iterdir() if p.is_dir())
+
+
+def test_every_role_has_specs_and_meta():
+    assert ROLE_NAMES == ["cluster_address", "firewall", "preflight", "python_env", "redis"]
+    for role in ROLE_NAMES:
+        assert (ROLES / role / "meta" / "argument_specs.yml").is_file(), role
+        assert (ROLES / role / "meta" / "main.yml").is_file(), role
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_defaults_and_specs_name_the_same_variables(role):
+    spec = load_spec(role, "main")
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
+    assert sorted(defaults) == sorted(spec), "every default is documented and every option has a default"
+    for name in spec:
+        assert name.startswith(f"{role}_"), f"{name} is not prefixed with the role name"
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_defaults_satisfy_the_spec(role):
+    spec = load_spec(role, "main")
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
+    literal = {k: v for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v)}
+    result = ArgumentSpecValidator(_clean(spec)).validate(literal)
+    assert result.error_messages == []
+    assert strict_problems(spec, literal) == []
+
+
+def test_strict_problems_catch_string_booleans_at_any_depth():
+    spec = load_spec("redis", "main")
+    values = {"redis_bind_any": "no", "redis_instances": [{"port": 1, "appendonly": "yes"}], "redis_appendonly": False}
+    assert sorted(strict_problems(spec, values)) == [
+        ("redis_bind_any", "is 'no', not a boolean; fix: write true or false without quotes"),
+        ("redis_instances[0].appendonly", "is 'yes', not a boolean; fix: write true or false without quotes"),
+    ]
+
+
+def test_spec_validation_names_the_bad_choice():
+    result = ArgumentSpecValidator(_clean(load_spec("redis", "main"))).validate({"redis_maxmemory_policy": "lru"})
+    assert any("redis_maxmemory_policy" in message for message in result.error_messages)
+
+
+def test_unknown_role_or_entry_point():
+    from ansible.errors import AnsibleError
+
+    with pytest.raises(AnsibleError, match="cannot read"):
+        load_spec("no_such_role", "main")
+    with pytest.raises(AnsibleError, match="no entry point"):
+        load_spec("redis", "nope")
