@@ -19,7 +19,9 @@ def main(folder: str, name: str, version: str) -> None:
     files = {
         f"{name}.py": f'VERSION = "{version}"\n'.encode(),
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: gymfleet-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: gymfleet-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = "\n".join(record_line(n, d) for n, d in files.items()) + f"\n{dist_info}/RECORD,,\n"
     with zipfile.ZipFile(out / f"{name}-{version}-py3-none-any.whl", "w") as wheel:

@@ -78,10 +78,14 @@ class ActionModule(ActionBase):
                 try:
                     values[name] = self._templar.template(task_vars[name])
                 except AnsibleError as exc:
-                    lines.append(f"host {host}: {name} cannot be templated ({exc.message}); fix: correct its expression")
+                    lines.append(
+                        f"host {host}: {name} cannot be templated ({exc.message}); fix: correct its expression"
+                    )
         validation = ArgumentSpecValidator(_clean(spec)).validate(values)
         for error in validation.errors:
-            lines.append(f"host {host}: role {role}: {error}; fix: see `ansible-doc -t role gymfleet.cluster.{role}`")
+            lines.append(
+                f"host {host}: role {role}: {error}; fix: see `ansible-doc -t role gymfleet.cluster.{role}`"
+            )
         for name, problem in strict_problems(spec, values):
             lines.append(f"host {host}: {name} {problem}")
         result.update(checked=sorted(values), changed=False)

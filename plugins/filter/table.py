@@ -10,8 +10,8 @@ def text_table(rows: list[dict], columns: list[str], headers: list[str] | None =
         raise ValueError("text_table: headers and columns must have the same length")
     cells = [["-" if row.get(col) in (None, "") else str(row.get(col)) for col in columns] for row in rows]
     widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
     return "\n".join(lines)
 
 

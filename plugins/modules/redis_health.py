@@ -94,7 +94,11 @@ def health(params: dict) -> dict:
             info = parse_info(client.command("INFO"))
     except RespError as exc:
         return {"up": False, "error": f"{params['host']}:{params['port']}: {exc}"}
-    keys = {name[2:]: stats.get("keys", 0) for name, stats in info.items() if name.startswith("db") and isinstance(stats, dict)}
+    keys = {
+        name[2:]: stats.get("keys", 0)
+        for name, stats in info.items()
+        if name.startswith("db") and isinstance(stats, dict)
+    }
     return {
         "up": True,
         "version": str(info.get("redis_version", "")),

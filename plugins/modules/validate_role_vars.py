@@ -40,7 +40,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 checked:
-  description: The role's variables that this host sets (inventory, play or extra vars); the others keep their checked defaults.
+  description: >-
+    The role's variables that this host sets (inventory, play or extra vars); the others keep their checked defaults.
   returned: always
   type: list
   elements: str

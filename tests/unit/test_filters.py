@@ -5,7 +5,11 @@ from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import
     group_size_problems,
     shared_value_problems,
 )
-from ansible_collections.gymfleet.cluster.plugins.filter.ports import claims_from, invalid_ports, port_conflicts
+from ansible_collections.gymfleet.cluster.plugins.filter.ports import (
+    claims_from,
+    invalid_ports,
+    port_conflicts,
+)
 from ansible_collections.gymfleet.cluster.plugins.filter.table import text_table
 
 
@@ -68,8 +72,9 @@ def test_firewall_rules_order_and_merge():
 
 def test_firewall_rules_split_multiport_groups():
     rules = firewall_rules([{"ports": p} for p in range(1000, 1010)], [], action="REJECT")
-    assert rules[1] == "-p tcp -m multiport --dports 1000,1001,1002,1003,1004,1005,1006 -j REJECT --reject-with tcp-reset"
-    assert rules[3] == "-p tcp -m multiport --dports 1007,1008,1009 -j REJECT --reject-with tcp-reset"
+    reject = "-j REJECT --reject-with tcp-reset"
+    assert rules[1] == f"-p tcp -m multiport --dports 1000,1001,1002,1003,1004,1005,1006 {reject}"
+    assert rules[3] == f"-p tcp -m multiport --dports 1007,1008,1009 {reject}"
 
 
 @pytest.mark.parametrize("bad", [{"action": "ACCEPT"}, {"sources": ["fe80::1"]}, {"sources": ["not-an-ip"]}])

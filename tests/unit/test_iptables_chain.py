@@ -35,7 +35,8 @@ class FakeIptables:
         return " ".join(out)
 
     def save(self):
-        lines = ["*filter"] + [f":{c} {'ACCEPT' if c in ('INPUT', 'FORWARD', 'OUTPUT') else '-'} [0:0]" for c in self.chains]
+        builtin = ("INPUT", "FORWARD", "OUTPUT")
+        lines = ["*filter"] + [f":{c} {'ACCEPT' if c in builtin else '-'} [0:0]" for c in self.chains]
         lines += [f"-A {c} {r}" for c, rules in self.chains.items() for r in rules]
         return "\n".join(lines + ["COMMIT"]) + "\n"
 

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import yaml
+
 from gymfleet import cli
 from gymfleet.errors import GymfleetError
 from gymfleet.lab import hosts

@@ -5,7 +5,12 @@ import socket
 import threading
 
 import pytest
-from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import RespClient, RespError, encode, parse_info
+from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import (
+    RespClient,
+    RespError,
+    encode,
+    parse_info,
+)
 
 
 class FakeRedis:
@@ -64,9 +69,9 @@ def test_replies(reply, value):
 def test_auth_select_and_error_reply():
     server = FakeRedis([b"+OK\r\n", b"+OK\r\n", b"-ERR unknown command 'NOPE'\r\n"])
     try:
-        with RespClient(port=server.port, password="s3cret", username="ops", db=1) as client:
-            with pytest.raises(RespError, match="unknown command"):
-                client.command("NOPE")
+        with RespClient(port=server.port, password="s3cret", username="ops", db=1) as client, \
+                pytest.raises(RespError, match="unknown command"):
+            client.command("NOPE")
         assert b"AUTH\r\n$3\r\nops\r\n$6\r\ns3cret" in server.received
         assert b"SELECT\r\n$1\r\n1" in server.received
     finally:

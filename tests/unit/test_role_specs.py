@@ -5,7 +5,11 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.gymfleet.cluster.plugins.action.validate_role_vars import _clean, load_spec, strict_problems
+from ansible_collections.gymfleet.cluster.plugins.action.validate_role_vars import (
+    _clean,
+    load_spec,
+    strict_problems,
+)
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 ROLE_NAMES = sorted(p.name for p in ROLES.iterdir() if p.is_dir())

@@ -139,7 +139,8 @@ def render_inventory(lab: str, connection: str, nodes: list[tuple[str, str]], ke
         "    ansible_connection: >-",
         "      {{ {'docker': 'community.docker.docker', 'ssh': 'ansible.builtin.ssh',",
         "          'paramiko': 'ansible.builtin.paramiko_ssh'}[gymfleet_lab_connection] }}",
-        "    ansible_host: \"{{ gymfleet_lab_container if gymfleet_lab_connection == 'docker' else gymfleet_lab_ip }}\"",
+        "    ansible_host: >-",
+        "      {{ gymfleet_lab_container if gymfleet_lab_connection == 'docker' else gymfleet_lab_ip }}",
         "    ansible_user: root",
         f"    ansible_ssh_private_key_file: {key}",
         "    ansible_python_interpreter: /usr/bin/python3",
@@ -169,7 +170,8 @@ def resume(lab: str, inventory_root: Path, log) -> Path | None:
     lab_dir = inventory_root / lab
     if not (lab_dir / "hosts.yml").is_file():
         raise GymfleetError(
-            f"lab {lab!r} has containers but no inventory at {lab_dir}; fix: `gymfleet lab down --name {lab}`, then up"
+            f"lab {lab!r} has containers but no inventory at {lab_dir}; "
+            f"fix: `gymfleet lab down --name {lab}`, then up"
         )
     log(f"lab {lab} exists; making sure its {len(existing)} hosts run")
     run(["docker", "start", *existing], timeout=120)
