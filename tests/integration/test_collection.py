@@ -1,0 +1,44 @@
+"""The built collection installs and runs its playbooks by fully qualified name, twice: the second
+deploy changes nothing."""
+
+import re
+import subprocess
+
+from conftest import LAB, ROOT, VENV_BIN, ansible_env, playbook
+
+
+def recap(stdout):
+    return {host: (int(ok), int(changed), int(failed)) for host, ok, changed, failed in re.findall(
+        r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", stdout, re.M)}
+
+
+def test_build_install_and_run_by_fqcn(lab, tmp_path):
+    galaxy = str(VENV_BIN / "ansible-galaxy")
+    # From outside the checkout, so its ansible.cfg (which puts the checkout on the path) plays no part.
+    subprocess.run([galaxy, "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    tarball = next(tmp_path.glob("gymfleet-cluster-*.tar.gz"))
+    installed = tmp_path / "collections"
+    subprocess.run([galaxy, "collection", "install", "--force", "-p", str(installed), str(tarball)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    assert (installed / "ansible_collections" / "gymfleet" / "cluster" / "roles" / "redis").is_dir()
+    assert not (installed / "ansible_collections" / "gymfleet" / "cluster" / "collections").exists()
+
+    # Outside the checkout, with no gymfleet config: only the installed collection can answer.
+    (tmp_path / "ansible.cfg").write_text(
+        f"[defaults]\ncollections_path = {installed}\nhost_key_checking = False\n"
+        "[ssh_connection]\npipelining = True\n")
+    env = ansible_env(ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"))
+    first = playbook("gymfleet.cluster.deploy", lab, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert str(ROOT) not in first.stdout  # tasks came from the installed copy, not the checkout
+    second = playbook("gymfleet.cluster.deploy", lab, env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout[-4000:]
+    changed = {host: counts[1] for host, counts in recap(second.stdout).items()}
+    assert changed == {f"{LAB}-node1": 0, f"{LAB}-node2": 0}, second.stdout[-4000:]
+
+    status = playbook("gymfleet.cluster.status", lab, env=env, cwd=tmp_path)
+    assert status.returncode == 0, status.stdout[-4000:]
+    for node in (f"{LAB}-node1", f"{LAB}-node2"):
+        assert re.search(rf"{node}\s+redis :6379\s+up\s+redis 7", status.stdout), status.stdout[-3000:]
+        assert re.search(rf"{node}\s+python_env\s+up\s+/opt/gymfleet/venv: Python 3\.11", status.stdout)
