@@ -2,6 +2,7 @@ import os
 import subprocess
 
 import pytest
+
 from conftest import LAB, ROOT, VENV_BIN, ansible_env, gymfleet, lab_containers
 from gymfleet.errors import GymfleetError
 from gymfleet.lab import hosts
