@@ -42,3 +42,26 @@ def test_build_install_and_run_by_fqcn(lab, tmp_path):
     for node in (f"{LAB}-node1", f"{LAB}-node2"):
         assert re.search(rf"{node}\s+redis :6379\s+up\s+redis 7", status.stdout), status.stdout[-3000:]
         assert re.search(rf"{node}\s+python_env\s+up\s+/opt/gymfleet/venv: Python 3\.11", status.stdout)
+
+
+def test_check_diff_never_prints_a_secret(lab):
+    canary = "itest-canary-7f3e9a"
+    proc = playbook(ROOT / "playbooks" / "deploy.yml", lab, "--check", "--diff", "-e", f"redis_password={canary}")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert canary not in proc.stdout + proc.stderr
+    assert re.search(r"changed: \[itest-node1\] => \(item=\(censored due to no_log\)\)", proc.stdout), proc.stdout[-3000:]
+    assert "+include /etc/redis/redis-6379.secrets.conf" not in proc.stdout  # unchanged config: no diff noise
+
+
+def test_stop_status_restart(lab):
+    stop = playbook(ROOT / "playbooks" / "stop.yml", lab)
+    assert stop.returncode == 0, stop.stdout[-3000:]
+    down = playbook(ROOT / "playbooks" / "status.yml", lab)
+    assert down.returncode != 0
+    assert re.search(rf"{LAB}-node1\s+redis :6379\s+DOWN\s+127\.0\.0\.1:6379: cannot connect", down.stdout)
+    assert f"host {LAB}-node1: down: redis :6379" in " ".join(down.stdout.split())
+    restart = playbook(ROOT / "playbooks" / "restart.yml", lab)
+    assert restart.returncode == 0, restart.stdout[-3000:]
+    up = playbook(ROOT / "playbooks" / "status.yml", lab)
+    assert up.returncode == 0, up.stdout[-3000:]
+    assert re.search(rf"{LAB}-node2\s+redis :6379\s+up", up.stdout)
