@@ -12,7 +12,7 @@ LAB ?= gymfleet
 NODES ?= 3
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help env image demo demo-down status test lint docs unit molecule integration clean
+.PHONY: help env host-tools image demo demo-down status test lint docs unit molecule integration clean
 
 help:
 	@echo "make demo       bring up a $(NODES)-node lab, deploy gymfleet to it, print its status"
@@ -52,7 +52,12 @@ lint: env
 docs: env
 	python tools/role_docs.py
 
-unit: env
+# The module tests talk to a real redis-server on loopback, started by the tests themselves.
+host-tools:
+	@command -v redis-server >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server; }
+
+unit: env host-tools
 	pytest tests/unit
 
 molecule: image
