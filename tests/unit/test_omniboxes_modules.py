@@ -2,43 +2,15 @@
 a test double of the OmniBoxes /info endpoints (same paths, header and JSON shapes as upstream)."""
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import RespClient
 from ansible_collections.gymfleet.cluster.plugins.modules import omniboxes_info, omniboxes_pool, omniboxes_registry
 
+from ..conftest import free_port
 from .modhelper import run_module
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def redis_port():
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing; fix: `make unit` installs it, or apt-get install redis-server"
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            RespClient(port=port).close()
-            break
-        except Exception:
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Node side of the OmniBoxes test double."""
