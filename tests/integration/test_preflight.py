@@ -26,7 +26,7 @@ def failure_lines(proc):
         ({"preflight_group_rules": [{"group": "cluster", "exactly": 5}]},
          "inventory: group cluster has 2 hosts but needs exactly 5; fix: change the hosts in [cluster]"),
         ({"redis_protected_mode": False, "redis_password": "", "firewall_state": "absent"},
-         f"host {LAB}-node1: redis_protected_mode is false and redis_password is empty"),
+         f"host {LAB}-node1: redis_protected_mode is false for port 6379 and redis_password is empty"),
         ({"python_env_kind": "conda"}, f"host {LAB}-node1: python_env_kind is conda but python_env_conda_executable"),
         ({"cluster_address_ip": "192.0.2.7"},
          f"host {LAB}-node1: cluster address 192.0.2.7 (from cluster_address_ip) is not on any interface here"),

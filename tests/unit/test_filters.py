@@ -110,3 +110,14 @@ def test_components_for():
 def test_text_table():
     table = text_table([{"host": "n1", "state": "up"}, {"host": "node-22", "state": None}], ["host", "state"])
     assert table.splitlines() == ["HOST     STATE", "n1       up", "node-22  -"]
+
+
+def test_redis_unprotected_ports():
+    from ansible_collections.gymfleet.cluster.plugins.filter.redis import redis_unprotected_ports
+
+    instances = [{"port": 6379, "protected_mode": False}, {"port": 6380}, {"port": 6381, "protected_mode": False,
+                                                                          "bind_cluster_address": False}]
+    assert redis_unprotected_ports(instances, True, True, False) == [6379]
+    assert redis_unprotected_ports(instances, False, True, False) == [6379, 6380]
+    assert redis_unprotected_ports(instances, False, False, False) == []
+    assert redis_unprotected_ports(instances, False, False, True) == [6379, 6380, 6381]
