@@ -19,6 +19,8 @@ description:
     and fails after O(timeout) seconds with the last answer. The master re-checks each node's health only every
     10 s, so allow for that.
   - It only reads; it changes nothing.
+extends_documentation_fragment:
+  - gymfleet.cluster.attributes.read_only
 options:
   url:
     description: Base URL of the master (port 7000) or the node server (port 8080).
@@ -46,12 +48,6 @@ options:
     description: Seconds to wait for one answer.
     type: float
     default: 5
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""

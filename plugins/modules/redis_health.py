@@ -15,18 +15,13 @@ description:
   - Never changes anything. With O(fail_when_down=false) an unreachable server is reported, not failed,
     so a status play can show every host.
 extends_documentation_fragment:
+  - gymfleet.cluster.attributes.read_only
   - gymfleet.cluster.redis_connection
 options:
   fail_when_down:
     description: Fail when the server does not answer.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""
