@@ -88,7 +88,12 @@ unexpected:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import POOL_KEYS, pool_state, summarize_pool
+from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import (
+    POOL_DB,
+    POOL_KEYS,
+    pool_state,
+    summarize_pool,
+)
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import (
     CONNECTION_REQUIRED_BY,
     connect,
@@ -127,7 +132,7 @@ def main():
             **connection_argument_spec(),
             "state": {"type": "str", "choices": ["present", "reset"], "default": "present"},
             "expected_ports": {"type": "list", "elements": "int"},
-            "db": {"type": "int", "default": 0},
+            "db": {"type": "int", "default": POOL_DB},
         },
         required_by=CONNECTION_REQUIRED_BY,
         supports_check_mode=True,

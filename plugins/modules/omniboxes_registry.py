@@ -74,7 +74,11 @@ removed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import REGISTRY_PREFIX, registry_nodes
+from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import (
+    REGISTRY_DB,
+    REGISTRY_PREFIX,
+    registry_nodes,
+)
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import (
     CONNECTION_REQUIRED_BY,
     connect,
@@ -112,7 +116,7 @@ def main():
             **connection_argument_spec(),
             "state": {"type": "str", "choices": ["present", "absent", "flushed"], "default": "present"},
             "hostname": {"type": "str"},
-            "db": {"type": "int", "default": 1},
+            "db": {"type": "int", "default": REGISTRY_DB},
         },
         required_if=[("state", "absent", ["hostname"])],
         required_by=CONNECTION_REQUIRED_BY,

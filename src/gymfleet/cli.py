@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from gymfleet.errors import GymfleetError
+from gymfleet.lab.hosts import CONNECTIONS
 
 DEFAULT_LAB = "gymfleet"
 
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--nodes", type=_positive_int, default=3, help="how many hosts (default 3)")
     lab_up.add_argument("--name", default=DEFAULT_LAB, help=f"lab name (default {DEFAULT_LAB})")
     lab_up.add_argument(
-        "--connection", choices=["docker", "ssh", "paramiko"], default="ssh",
+        "--connection", choices=CONNECTIONS, default="ssh",
         help="how Ansible reaches the hosts by default (the inventory can switch later)",
     )
     lab_up.add_argument(

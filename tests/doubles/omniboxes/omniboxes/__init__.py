@@ -13,5 +13,4 @@ Every endpoint needs the header `x-api-key: default_key`, as upstream. `--worker
 process serves, with a thread per request.
 """
 
-TEST_DOUBLE = True
 API_KEY = "default_key"
