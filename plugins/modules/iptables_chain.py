@@ -55,6 +55,12 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  save_path:
+    description:
+      - Also keep the chain's rules in this file, as C(iptables-restore --noflush) input without the jumps, so a
+        boot unit can restore exactly what this module applied. Written only when it differs, mode 0600.
+      - With O(state=absent), the file is removed.
+    type: path
   ip_version:
     description: Which family to manage.
     type: str
@@ -91,6 +97,15 @@ EXAMPLES = r"""
     jumps:
       - chain: POSTROUTING
 
+- name: Allow a port from members, and keep the rules for the boot unit
+  gymfleet.cluster.iptables_chain:
+    chain: GYMFLEET-INPUT
+    rules:
+      - -s 10.0.0.11/32 -p tcp -m tcp --dport 6379 -j ACCEPT
+    jumps:
+      - chain: INPUT
+    save_path: /etc/gymfleet/firewall/GYMFLEET-INPUT.rules
+
 - name: Remove the chain and its jumps
   gymfleet.cluster.iptables_chain:
     chain: GYMFLEET-INPUT
@@ -107,8 +122,13 @@ payload:
   description: The iptables-restore input applied (or, in check mode, that would be).
   returned: when changed
   type: str
+saved:
+  description: Whether O(save_path) was written or removed (or, in check mode, would be).
+  returned: when O(save_path) is given
+  type: bool
 """
 
+import os
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
@@ -159,8 +179,36 @@ class ChainManager:
         if rc != 0:
             self.module.fail_json(msg=f"{' '.join(args[:4])} failed: {err.strip()}")
 
+    def keep_copy(self, result, content):
+        """Keep content (None: no file) at save_path; report whether that changed anything."""
+        path = self.params["save_path"]
+        if not path:
+            return
+        try:
+            with open(path) as handle:
+                before = handle.read()
+        except FileNotFoundError:
+            before = None
+        result["saved"] = before != content
+        if not result["saved"]:
+            return
+        result["changed"] = True
+        if self.module.check_mode:
+            return
+        if content is None:
+            os.remove(path)
+            return
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.gymfleet-tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(content)
+        self.module.atomic_move(tmp, path)
+        os.chmod(path, 0o600)  # atomic_move gives a new file the default mode
+
     def present(self, result):
         chain, table = self.params["chain"], self.params["table"]
+        self.keep_copy(result, "# Managed by gymfleet: the rules of " + chain + ", for iptables-restore --noflush.\n"
+                  + restore_payload(table, chain, self.params["rules"], []))
         exists, current, jumps = self.read()
         missing = [jump for jump in self.params["jumps"] if not self._has_jump(jumps, jump)]
         if exists and self._normal(current) == self._normal(self.params["rules"]) and not missing:
@@ -187,6 +235,7 @@ class ChainManager:
 
     def absent(self, result):
         chain, table = self.params["chain"], self.params["table"]
+        self.keep_copy(result, None)
         exists, current, jumps = self.read()
         result["rules"] = []
         if not exists:
@@ -214,6 +263,7 @@ def main():
             }},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "ip_version": {"type": "str", "choices": ["ipv4", "ipv6"], "default": "ipv4"},
+            "save_path": {"type": "path"},
         },
         supports_check_mode=True,
     )

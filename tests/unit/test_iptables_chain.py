@@ -158,3 +158,22 @@ def test_parse_save_finds_jumps_from_any_chain():
         "-A MINE -j RETURN\n-A INPUT -j MINE2\nCOMMIT\n", "MINE")
     assert exists and rules == ["-j RETURN"]
     assert jumps == {"INPUT": ["-p tcp -j MINE"], "FORWARD": ["-j MINE"]}
+
+
+def test_save_path_keeps_what_was_applied(tmp_path):
+    fake = FakeIptables()
+    saved = tmp_path / "firewall" / "GYMFLEET-INPUT.rules"
+    checked = run(fake, check_mode=True, rules=RULES, save_path=str(saved))
+    assert checked["changed"] is True and checked["saved"] is True and not saved.exists()
+    first = run(fake, rules=RULES, jumps=[{"chain": "INPUT"}], save_path=str(saved))
+    assert first["saved"] is True and oct(saved.stat().st_mode & 0o777) == "0o600"
+    text = saved.read_text()
+    assert "\n-A GYMFLEET-INPUT -p tcp --dport 6379 -j DROP\n" in text and "-I INPUT" not in text
+    # What the boot unit restores is what the module applies: replaying it rebuilds the same chain.
+    replay = FakeIptables()
+    replay(["iptables-restore", "--noflush"], data=text)
+    assert replay.chains["GYMFLEET-INPUT"] == fake.chains["GYMFLEET-INPUT"]
+    again = run(fake, rules=RULES, jumps=[{"chain": "INPUT"}], save_path=str(saved))
+    assert again["changed"] is False and again["saved"] is False
+    removed = run(fake, state="absent", save_path=str(saved))
+    assert removed["changed"] is True and not saved.exists()
