@@ -96,6 +96,14 @@ def test_instances_node_and_master(cluster, redis_port):
     instances[0].wait(10)
     assert sorted(int(p) for p in pool.smembers("available")) == sorted(instance_ports[1:])
 
+    # As upstream, the master drops a node whose key went only while the registry lists others
+    # (an empty registry leaves its view as it was).
+    gone = "http://127.0.0.1:1"
+    registry.set("omnibox:nodes:gone-host", gone, ex=120)
     registry.delete("omnibox:nodes:double-host")
-    wait_for(lambda: request("GET", f"http://127.0.0.1:{master_port}/info")["nodes"] == [], 25,
-             "the master dropping the unregistered node")
+    def nodes_when_only_gone():
+        nodes = request("GET", f"http://127.0.0.1:{master_port}/info")["nodes"]
+        return nodes if [n["url"] for n in nodes] == [gone] else None
+
+    nodes = wait_for(nodes_when_only_gone, 25, "the master dropping the unregistered node")
+    assert nodes == [{"url": gone, "hash": gone, "healthy": False, "capacity": 0, "available": 0, "instances": []}]

@@ -9,6 +9,7 @@ It implements the contract gymfleet deploys against and nothing more: no browser
 - `python -m omniboxes.master.server --port 7000 --workers W --redis-host H --redis-port R --redis-registry
   [--nodes URL ...]`: reads `omnibox:nodes:*` from DB 1 every 10 s, checks each node's /info every 10 s, and
   answers `GET /info` -> {"nodes": [{"url", "hash", "healthy", "capacity", "available", "instances"}]}.
+  As upstream, an empty registry leaves its node list as it was.
 Every endpoint needs the header `x-api-key: default_key`, as upstream. `--workers` is accepted; one
 process serves, with a thread per request.
 """

@@ -32,18 +32,22 @@ def main() -> None:
     def failed(url):
         return {"url": url, "hash": url, "healthy": False, "capacity": 0, "available": 0, "instances": []}
 
+    nodes.update({url: failed(url) for url in static})
+
     def discover():
         while True:
-            urls = list(static)
+            found = []
             if args.redis_registry:
                 try:
                     for key in registry.scan_iter(f"{REGISTRY_PREFIX}*"):
                         url = registry.get(key)
-                        if url and url not in urls:
-                            urls.append(url)
+                        if url and url not in found:
+                            found.append(url)
                 except redis.RedisError:
-                    urls = None  # keep the last view while the registry is unreachable
-            if urls is not None:
+                    found = []
+            # As upstream: an empty or unreachable registry leaves the node list as it was.
+            if found:
+                urls = static + [url for url in found if url not in static]
                 with lock:
                     for url in list(nodes):
                         if url not in urls:
