@@ -5,6 +5,7 @@ from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import
     group_size_problems,
     shared_value_problems,
 )
+from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_topology_problems
 from ansible_collections.gymfleet.cluster.plugins.filter.ports import (
     claims_from,
     invalid_ports,
@@ -121,3 +122,43 @@ def test_redis_unprotected_ports():
     assert redis_unprotected_ports(instances, False, True, False) == [6379, 6380]
     assert redis_unprotected_ports(instances, False, False, False) == []
     assert redis_unprotected_ports(instances, False, False, True) == [6379, 6380, 6381]
+
+
+def omnibox(host, master=False, worker=True, hostname=None, url=None):
+    return {"host": host, "master": master, "worker": worker, "hostname": hostname or host,
+            "url": url or f"http://{host}:8080"}
+
+
+def test_omniboxes_topology_a_good_one():
+    nodes = [omnibox("a", master=True), omnibox("b"), omnibox("c")]
+    groups = {"omniboxes_master": ["a"], "omniboxes_worker": ["a", "b", "c"]}
+    assert omniboxes_topology_problems(nodes, groups, "omniboxes_master", "omniboxes_worker") == []
+
+
+def test_omniboxes_topology_counts_masters_from_the_inventory_not_the_play():
+    # A run limited to worker b still knows that a is the master.
+    groups = {"omniboxes_master": ["a"], "omniboxes_worker": ["a", "b"]}
+    assert omniboxes_topology_problems([omnibox("b")], groups, "omniboxes_master", "omniboxes_worker") == []
+    assert omniboxes_topology_problems([omnibox("b")], {"omniboxes_worker": ["b"]}, "omniboxes_master",
+                                       "omniboxes_worker") == [
+        "inventory: hosts b are in omniboxes_worker but no host is in omniboxes_master, so no master would "
+        "discover them; fix: put one host in [omniboxes_master] (in both groups for mode both)"]
+
+
+def test_omniboxes_topology_two_masters():
+    groups = {"omniboxes_master": ["b", "a"], "omniboxes_worker": []}
+    problems = omniboxes_topology_problems([], groups, "omniboxes_master", "omniboxes_worker")
+    assert problems == ["inventory: hosts a and b are all in omniboxes_master, but OmniBoxes has exactly one master; "
+                        "fix: keep one host in [omniboxes_master] and list the others in [omniboxes_worker] only"]
+
+
+def test_omniboxes_topology_registering_workers_must_differ():
+    nodes = [omnibox("m", master=True, hostname="same", url="http://10.0.0.9:8080"),
+             omnibox("b", hostname="same", url="http://10.0.0.9:8080"),
+             omnibox("c", hostname="same", url="http://10.0.0.9:8080")]
+    groups = {"omniboxes_master": ["m"], "omniboxes_worker": ["m", "b", "c"]}
+    problems = omniboxes_topology_problems(nodes, groups, "omniboxes_master", "omniboxes_worker")
+    # The master in mode both is known by its static URL and never registers, so only b and c clash.
+    assert len(problems) == 2
+    assert problems[0].startswith("hosts b and c share the OmniBoxes registry hostname same; fix:")
+    assert problems[1].startswith("hosts b and c share the OmniBoxes node URL http://10.0.0.9:8080; fix:")
