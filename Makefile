@@ -46,7 +46,7 @@ test: lint unit molecule integration
 lint: env
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check src plugins tests tools molecule bench
+	ruff check src plugins tests tools molecule bench roles
 	python tools/role_docs.py --check
 
 docs: env

@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""gymfleet's helper for OmniBoxes units: the registrar, and the bounded start of instance servers.
+
+Installed by the gymfleet.cluster.omniboxes role beside resp.py (the collection's RESP client), so it
+needs nothing but the system Python.
+
+  register       keep omnibox:nodes:<hostname> in the master's Redis DB 1 while the local node server
+                 answers /info; delete it when the node stops answering and when this process stops.
+  start-instances  start omniboxes-instance@<port> units that are not active, at most N at a time.
+  wait-port      wait until something accepts connections on a local TCP port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from resp import RespClient, RespError  # noqa: E402
+
+REGISTRY_DB = 1
+REGISTRY_PREFIX = "omnibox:nodes:"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def node_answers(url: str, api_key: str, timeout: float) -> bool:
+    request = urllib.request.Request(f"{url}/info", headers={"x-api-key": api_key})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            json.loads(response.read())
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class Registrar:
+    """The heartbeat upstream's launcher runs, bound to the node server's health instead of the launcher's life."""
+
+    def __init__(self, args):
+        self.args = args
+        self.key = REGISTRY_PREFIX + args.hostname
+        self.stopping = threading.Event()
+        self.registered = False
+
+    def _redis(self) -> RespClient:
+        # No password: upstream's master reads the registry without one, so it sits behind the firewall instead.
+        return RespClient(self.args.redis_host, self.args.redis_port, db=REGISTRY_DB,
+                          timeout=self.args.check_seconds + 1)
+
+    def _set(self) -> None:
+        with self._redis() as client:
+            client.command("SET", self.key, self.args.advertise_url, "EX", self.args.ttl)
+
+    def _missing(self) -> bool:
+        with self._redis() as client:
+            return client.command("EXISTS", self.key) == 0
+
+    def _delete(self) -> None:
+        with self._redis() as client:
+            client.command("DEL", self.key)
+
+    def run(self) -> int:
+        last_refresh = 0.0
+        while not self.stopping.is_set():
+            healthy = node_answers(self.args.node_url, self.args.api_key, self.args.check_seconds)
+            try:
+                if healthy:
+                    due = time.monotonic() - last_refresh >= self.args.heartbeat_seconds
+                    # A flushed registry or a restarted master Redis gets the key back at the next check.
+                    if not self.registered or due or self._missing():
+                        self._set()
+                        if not self.registered:
+                            log(f"registered {self.key} = {self.args.advertise_url}")
+                        self.registered, last_refresh = True, time.monotonic()
+                elif self.registered:
+                    self._delete()
+                    self.registered = False
+                    log(f"node {self.args.node_url} does not answer /info: unregistered {self.key}")
+            except RespError as exc:
+                log(f"master redis {self.args.redis_host}:{self.args.redis_port}: {exc}; retrying")
+            self.stopping.wait(self.args.check_seconds)
+        try:
+            self._delete()
+            log(f"stopping: unregistered {self.key}")
+        except RespError as exc:
+            log(f"stopping: could not unregister {self.key}: {exc}; it expires within {self.args.ttl} s")
+        return 0
+
+
+def register(args) -> int:
+    registrar = Registrar(args)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: registrar.stopping.set())
+    return registrar.run()
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(args) -> int:
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if port_open(args.port):
+            return 0
+        time.sleep(0.2)
+    log(f"nothing listens on 127.0.0.1:{args.port} after {args.timeout} s")
+    return 1
+
+
+def start_instances(args) -> int:
+    units = [f"omniboxes-instance@{port}.service" for port in range(args.first, args.first + args.count)]
+    states = subprocess.run(["systemctl", "is-active", *units], capture_output=True, text=True).stdout.split()
+    inactive = [unit for unit, state in zip(units, states, strict=True) if state != "active"]
+    failed = []
+    for start in range(0, len(inactive), args.parallel):
+        batch = inactive[start:start + args.parallel]
+        # systemctl waits for each unit's ExecStartPost (wait-port), so a batch is done when all answer.
+        if subprocess.run(["systemctl", "start", *batch]).returncode != 0:
+            failed += [u for u in batch if subprocess.run(["systemctl", "is-active", "--quiet", u]).returncode]
+    print(json.dumps({"started": [u for u in inactive if u not in failed], "failed": failed}))
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    reg = commands.add_parser("register", help="run the registrar")
+    reg.add_argument("--node-url", required=True, help="where this host reaches its node server")
+    reg.add_argument("--advertise-url", required=True, help="the value of the registry key")
+    reg.add_argument("--hostname", required=True)
+    reg.add_argument("--redis-host", required=True)
+    reg.add_argument("--redis-port", type=int, default=6379)
+    reg.add_argument("--api-key", default="default_key")
+    reg.add_argument("--ttl", type=int, default=120)
+    reg.add_argument("--heartbeat-seconds", type=float, default=30)
+    reg.add_argument("--check-seconds", type=float, default=2)
+    reg.set_defaults(func=register)
+
+    start = commands.add_parser("start-instances", help="start inactive instance units in bounded batches")
+    start.add_argument("--first", type=int, required=True)
+    start.add_argument("--count", type=int, required=True)
+    start.add_argument("--parallel", type=int, default=8)
+    start.set_defaults(func=start_instances)
+
+    wait = commands.add_parser("wait-port", help="wait until a local TCP port accepts connections")
+    wait.add_argument("port", type=int)
+    wait.add_argument("--timeout", type=float, default=120)
+    wait.set_defaults(func=wait_port)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

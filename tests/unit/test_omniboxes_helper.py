@@ -1,0 +1,180 @@
+"""gymfleet's OmniBoxes helper (roles/omniboxes/files/omniboxes_helper.py): the registrar against a real
+redis-server on loopback and a stand-in node server that answers /info like upstream's; wait-port."""
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import RespClient
+
+from ..conftest import ROOT, free_port
+
+KEY = "omnibox:nodes:unit-host"
+
+
+@pytest.fixture(scope="module")
+def helper_path(tmp_path_factory):
+    """The helper installed as the role installs it: beside the collection's resp.py."""
+    target = tmp_path_factory.mktemp("helper")
+    shutil.copy(ROOT / "roles" / "omniboxes" / "files" / "omniboxes_helper.py", target)
+    shutil.copy(ROOT / "plugins" / "module_utils" / "resp.py", target)
+    return target / "omniboxes_helper.py"
+
+
+class InfoHandler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        ok = self.path == "/info" and self.headers.get("x-api-key") == "default_key"
+        body = json.dumps({"available": 1, "capacity": 1, "in_use": []} if ok else {"detail": "no"}).encode()
+        self.send_response(200 if ok else 401)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_):
+        pass
+
+
+class Node:
+    """A node server that can be taken down and brought back on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.server = None
+
+    def up(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), InfoHandler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def registry(redis_port):
+    with RespClient(port=redis_port, db=1) as client:
+        client.command("FLUSHDB")
+        yield client
+
+
+@pytest.fixture
+def node():
+    node = Node()
+    node.up()
+    yield node
+    if node.server:
+        node.down()
+
+
+def start_registrar(helper_path, redis_port, node, *extra):
+    return subprocess.Popen(
+        [sys.executable, str(helper_path), "register", "--node-url", f"http://127.0.0.1:{node.port}",
+         "--advertise-url", "http://192.0.2.10:8080", "--hostname", "unit-host", "--redis-host", "127.0.0.1",
+         "--redis-port", str(redis_port), "--check-seconds", "0.2", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_registers_while_the_node_answers_and_unregisters_when_it_stops(helper_path, redis_port, registry, node):
+    registrar = start_registrar(helper_path, redis_port, node)
+    try:
+        assert wait_for(lambda: registry.command("GET", KEY) == "http://192.0.2.10:8080")
+        assert 110 <= registry.command("TTL", KEY) <= 120
+
+        node.down()
+        assert wait_for(lambda: registry.command("EXISTS", KEY) == 0), "the key outlived the node"
+        node.up()
+        assert wait_for(lambda: registry.command("EXISTS", KEY) == 1), "the key did not come back with the node"
+
+        registry.command("FLUSHDB")  # what flush_restart or a restarted master Redis does
+        assert wait_for(lambda: registry.command("EXISTS", KEY) == 1), "the key was not put back"
+
+        registrar.send_signal(signal.SIGTERM)
+        assert registrar.wait(5) == 0
+        assert registry.command("EXISTS", KEY) == 0
+    finally:
+        registrar.kill()
+    assert "unregistered omnibox:nodes:unit-host" in registrar.stdout.read()
+
+
+def test_refreshes_the_ttl_at_each_heartbeat(helper_path, redis_port, registry, node):
+    registrar = start_registrar(helper_path, redis_port, node, "--ttl", "30", "--heartbeat-seconds", "0.5")
+    try:
+        assert wait_for(lambda: registry.command("EXISTS", KEY) == 1)
+        registry.command("EXPIRE", KEY, 5)
+        assert wait_for(lambda: registry.command("TTL", KEY) > 5, timeout=3), "the heartbeat did not refresh"
+    finally:
+        registrar.terminate()
+        registrar.wait(5)
+
+
+def test_never_registers_a_node_that_does_not_answer(helper_path, redis_port, registry, node):
+    node.down()
+    node.server = None
+    registrar = start_registrar(helper_path, redis_port, node)
+    try:
+        time.sleep(1)
+        assert registry.command("EXISTS", KEY) == 0
+    finally:
+        registrar.terminate()
+        registrar.wait(5)
+
+
+def test_keeps_trying_while_the_master_redis_is_down(helper_path, node):
+    registrar = start_registrar(helper_path, free_port(), node)
+    try:
+        time.sleep(1)
+        assert registrar.poll() is None, "the registrar gave up instead of retrying"
+    finally:
+        registrar.terminate()
+        registrar.wait(5)
+    assert "retrying" in registrar.stdout.read()
+
+
+def load_helper(helper_path):
+    spec = importlib.util.spec_from_file_location("omniboxes_helper", helper_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wait_port(helper_path, node):
+    helper = load_helper(helper_path)
+    assert helper.main(["wait-port", str(node.port), "--timeout", "1"]) == 0
+    assert helper.main(["wait-port", str(free_port()), "--timeout", "0.3"]) == 1
+
+
+def test_start_instances_starts_only_inactive_units_in_batches(helper_path, tmp_path, monkeypatch, capsys):
+    # TEST DOUBLE of systemctl: `is-active UNIT...` prints one state per unit; `start UNIT...` records a batch.
+    calls = tmp_path / "calls"
+    fake = tmp_path / "systemctl"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo \"$@\" >> {calls}\n"
+        "if [ \"$1\" = is-active ]; then shift; [ \"$1\" = --quiet ] && exit 0;"
+        " for u in \"$@\"; do case $u in *@9001.service) echo active;; *) echo inactive;; esac; done; fi\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    helper = load_helper(helper_path)
+    assert helper.main(["start-instances", "--first", "9000", "--count", "5", "--parallel", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result == {"started": [f"omniboxes-instance@{p}.service" for p in (9000, 9002, 9003, 9004)], "failed": []}
+    starts = [line.split()[1:] for line in calls.read_text().splitlines() if line.startswith("start")]
+    assert starts == [["omniboxes-instance@9000.service", "omniboxes-instance@9002.service"],
+                      ["omniboxes-instance@9003.service", "omniboxes-instance@9004.service"]]
