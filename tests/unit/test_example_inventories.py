@@ -1,0 +1,75 @@
+"""The example inventories parse, pass the omniboxes role's variable checks, claim no port twice and
+have a sound topology. Everything runs on the controller: their addresses are documentation, never targets."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+
+EXAMPLES = sorted((ROOT / "inventories" / "examples").glob("*.yml"))
+BIN = Path(sys.executable).parent
+
+# The omniboxes role's own preflight, fed what the real preflight would have learned from each host.
+CHECK = """
+- name: Check an example inventory without touching its hosts
+  hosts: all
+  gather_facts: false
+  vars:
+    omniboxes_registry_hostname: "{{ inventory_hostname }}"
+  tasks:
+    - name: Stand in for the cluster_address role
+      ansible.builtin.set_fact:
+        cluster_address: "{{ cluster_address_ip | default(ansible_host | default('192.0.2.1')) }}"
+        preflight_claims: []
+    - name: Validate the variables
+      gymfleet.cluster.validate_role_vars:
+        role: omniboxes
+    - name: Run the role's preflight
+      ansible.builtin.include_role:
+        name: gymfleet.cluster.omniboxes
+        tasks_from: preflight
+    - name: Check the port plan
+      ansible.builtin.assert:
+        that: preflight_claims | gymfleet.cluster.port_conflicts | length == 0
+    - name: Report the capacity
+      ansible.builtin.debug:
+        msg: "capacity={{ omniboxes_instances | default(0) if 'omniboxes_worker' in group_names else 0 }}"
+"""
+
+
+def run(*args, **kwargs):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, env=env, cwd=ROOT,
+                          **kwargs)
+
+
+@pytest.mark.parametrize("inventory", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_inventory_passes_the_checks(inventory, tmp_path):
+    playbook = tmp_path / "check.yml"
+    playbook.write_text(CHECK)
+    proc = run("ansible-playbook", "-i", str(inventory), "-c", "local", str(playbook))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("name", "masters", "workers", "capacity"),
+    [("omniboxes-2x112", 1, 2, 224), ("omniboxes-5x100", 1, 5, 500),
+     ("omniboxes-dedicated-master", 1, 3, 600), ("omniboxes-advertise", 1, 3, 336)],
+)
+def test_example_inventory_layout(name, masters, workers, capacity):
+    listing = json.loads(run("ansible-inventory", "-i", f"inventories/examples/{name}.yml", "--list").stdout)
+    hostvars = listing["_meta"]["hostvars"]
+    worker_hosts = listing["omniboxes_worker"]["hosts"]
+    assert len(listing["omniboxes_master"]["hosts"]) == masters
+    assert len(worker_hosts) == workers
+    assert sum(hostvars[h]["omniboxes_instances"] for h in worker_hosts) == capacity
+
+
+def test_every_example_is_tested():
+    assert {p.stem for p in EXAMPLES} == {"omniboxes-2x112", "omniboxes-5x100", "omniboxes-dedicated-master",
+                                           "omniboxes-advertise"}
