@@ -34,7 +34,9 @@ options:
     description: File name of a drop-in (C(container.conf)) to write under C(<name>.d/) instead of the unit itself.
     type: str
   state:
-    description: Whether the unit (or drop-in) file should exist.
+    description:
+      - Whether the unit (or drop-in) file should exist.
+      - Removing a unit disables it first, so no C([Install]) symlink is left behind; stopping it is left to the caller.
     type: str
     choices: [present, absent]
     default: present
@@ -163,6 +165,9 @@ def run_module(module: AnsibleModule) -> dict:
     if module.check_mode:
         return result
     if after is None:
+        if not params["dropin"]:
+            # The [Install] symlinks would dangle once the file is gone.
+            module.run_command(["systemctl", "disable", "--quiet", name])
         os.remove(path)
     else:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)

@@ -33,7 +33,7 @@ def test_render_unit_rejects(bad):
 
 class FakeSystemd:
     """Test double of `systemd-analyze verify` (warns on unknown keys, as systemd does, with exit 0)
-    and `systemctl daemon-reload`."""
+    and `systemctl daemon-reload` / `disable`, which it records."""
 
     def __init__(self):
         self.calls = []
@@ -102,6 +102,10 @@ def test_absent_removes_the_file(tmp_path):
     run(tmp_path, fake, name="node.service", sections=SECTIONS)
     result = run(tmp_path, fake, name="node.service", state="absent")
     assert result["changed"] is True and not (tmp_path / "node.service").exists()
+    # Disabled before removal, so no [Install] symlink is left dangling.
+    assert fake.calls[-2:] == [["systemctl", "disable", "--quiet", "node.service"], ["systemctl", "daemon-reload"]]
+    again = run(tmp_path, fake, name="node.service", state="absent")
+    assert again["changed"] is False and len(fake.calls) == 4
 
 
 @pytest.mark.parametrize("args", [{"name": "no suffix"}, {"name": "x.service", "dropin": "../x.conf"}])
