@@ -1,0 +1,89 @@
+"""The `ray start` command line of a head or worker node, and the ports it will bind, from one dict of settings.
+
+One function builds both, so the firewall opens exactly the ports the unit passes to Ray.
+"""
+
+from __future__ import annotations
+
+import json
+
+# Fixed ports: (setting, `ray start` flag, what it is); the head alone runs the first four.
+HEAD_PORTS = (
+    ("gcs_port", "--port", "ray GCS"),
+    ("dashboard_port", "--dashboard-port", "ray dashboard"),
+    ("client_server_port", "--ray-client-server-port", "ray client server"),
+)
+NODE_PORTS = (
+    ("node_manager_port", "--node-manager-port", "ray node manager"),
+    ("object_manager_port", "--object-manager-port", "ray object manager"),
+    ("metrics_export_port", "--metrics-export-port", "ray metrics export"),
+    ("dashboard_agent_listen_port", "--dashboard-agent-listen-port", "ray dashboard agent"),
+    ("dashboard_agent_grpc_port", "--dashboard-agent-grpc-port", "ray dashboard agent grpc"),
+    ("runtime_env_agent_port", "--runtime-env-agent-port", "ray runtime env agent"),
+)
+
+
+def _head(settings: dict) -> bool:
+    role = settings.get("role")
+    if role not in ("head", "worker"):
+        raise ValueError(f"role must be head or worker, not {role!r}")
+    return role == "head"
+
+
+def ray_start_argv(settings: dict) -> list[str]:
+    """`ray start --block ...` for the unit's ExecStart, as an argv list.
+
+    settings: role (head|worker), ray (path of the ray executable), node_ip (the cluster address),
+    head_address (host:port of the GCS, for workers), the ports named in HEAD_PORTS and NODE_PORTS,
+    min_worker_port / max_worker_port, num_cpus, num_gpus (None: let Ray detect), resources (dict),
+    temp_dir, dashboard_host (head), include_dashboard (head). Unset (None) settings are left out.
+    """
+    head = _head(settings)
+    argv = [settings["ray"], "start", "--block", "--node-ip-address", settings["node_ip"]]
+    if head:
+        dashboard = settings.get("include_dashboard", True)
+        argv.append("--head")
+        for key, flag, _ in HEAD_PORTS:
+            if settings.get(key) is not None and (dashboard or key != "dashboard_port"):
+                argv += [flag, str(settings[key])]
+        argv += ["--include-dashboard", "true" if dashboard else "false"]
+        if dashboard and settings.get("dashboard_host"):
+            argv += ["--dashboard-host", settings["dashboard_host"]]
+    else:
+        argv += ["--address", settings["head_address"]]
+    for key, flag, _ in NODE_PORTS:
+        if settings.get(key) is not None:
+            argv += [flag, str(settings[key])]
+    for key, flag in (("min_worker_port", "--min-worker-port"), ("max_worker_port", "--max-worker-port")):
+        if settings.get(key) is not None:
+            argv += [flag, str(settings[key])]
+    for key, flag in (("num_cpus", "--num-cpus"), ("num_gpus", "--num-gpus")):
+        if settings.get(key) is not None:
+            argv += [flag, str(settings[key])]
+    if settings.get("resources"):
+        argv += ["--resources", json.dumps(settings["resources"], sort_keys=True, separators=(",", ":"))]
+    if settings.get("temp_dir"):
+        argv += ["--temp-dir", settings["temp_dir"]]
+    return argv
+
+
+def ray_port_claims(settings: dict, variable_prefix: str = "ray_") -> list[dict]:
+    """Port claims ({component, variable, ports}) for the preflight port plan and the firewall."""
+    head = _head(settings)
+    fixed = (HEAD_PORTS if head else ()) + NODE_PORTS
+    claims = [
+        {"component": component, "variable": variable_prefix + key, "ports": int(settings[key])}
+        for key, _, component in fixed
+        if settings.get(key) is not None
+        and not (key == "dashboard_port" and not settings.get("include_dashboard", True))
+    ]
+    if settings.get("min_worker_port") is not None and settings.get("max_worker_port") is not None:
+        claims.append({"component": "ray worker processes",
+                       "variable": f"{variable_prefix}min_worker_port..{variable_prefix}max_worker_port",
+                       "ports": [int(settings["min_worker_port"]), int(settings["max_worker_port"])]})
+    return claims
+
+
+class FilterModule:
+    def filters(self):
+        return {"ray_start_argv": ray_start_argv, "ray_port_claims": ray_port_claims}

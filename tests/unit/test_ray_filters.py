@@ -1,0 +1,65 @@
+"""`ray start` command lines and their port claims, built from one dict so the two cannot drift apart."""
+
+import pytest
+from ansible_collections.gymfleet.cluster.plugins.filter.ports import port_conflicts
+from ansible_collections.gymfleet.cluster.plugins.filter.ray import ray_port_claims, ray_start_argv
+
+HEAD = {"role": "head", "ray": "/opt/ray/bin/ray", "node_ip": "10.0.0.1", "gcs_port": 6379, "dashboard_port": 8265,
+        "dashboard_host": "10.0.0.1", "client_server_port": 10001, "node_manager_port": 6380,
+        "object_manager_port": 6381, "min_worker_port": 10002, "max_worker_port": 10100, "num_cpus": 2,
+        "num_gpus": 0, "resources": {"head": 1, "accel": 0.5}, "temp_dir": "/var/lib/ray"}
+WORKER = {"role": "worker", "ray": "/opt/ray/bin/ray", "node_ip": "10.0.0.2", "head_address": "10.0.0.1:6379",
+          "node_manager_port": 6380, "object_manager_port": 6381, "min_worker_port": 10002, "max_worker_port": 10100,
+          "num_gpus": None}
+
+
+def test_head_command_line():
+    assert ray_start_argv(HEAD) == [
+        "/opt/ray/bin/ray", "start", "--block", "--node-ip-address", "10.0.0.1", "--head",
+        "--port", "6379", "--dashboard-port", "8265", "--ray-client-server-port", "10001",
+        "--include-dashboard", "true", "--dashboard-host", "10.0.0.1",
+        "--node-manager-port", "6380", "--object-manager-port", "6381",
+        "--min-worker-port", "10002", "--max-worker-port", "10100", "--num-cpus", "2", "--num-gpus", "0",
+        "--resources", '{"accel":0.5,"head":1}', "--temp-dir", "/var/lib/ray"]
+
+
+def test_worker_command_line_leaves_unset_settings_to_ray():
+    assert ray_start_argv(WORKER) == [
+        "/opt/ray/bin/ray", "start", "--block", "--node-ip-address", "10.0.0.2", "--address", "10.0.0.1:6379",
+        "--node-manager-port", "6380", "--object-manager-port", "6381",
+        "--min-worker-port", "10002", "--max-worker-port", "10100"]
+
+
+def test_every_port_on_the_command_line_is_claimed():
+    claims = ray_port_claims(HEAD)
+    argv = ray_start_argv(HEAD)
+    claimed = {str(c["ports"]) for c in claims if isinstance(c["ports"], int)}
+    passed = {argv[i + 1] for i, arg in enumerate(argv) if arg.endswith("-port") and arg != "--min-worker-port"
+              and arg != "--max-worker-port"}
+    assert claimed == passed
+    assert {"component": "ray worker processes", "variable": "ray_min_worker_port..ray_max_worker_port",
+            "ports": [10002, 10100]} in claims
+
+
+def test_a_head_next_to_a_redis_on_its_gcs_port_is_a_conflict():
+    redis = {"component": "redis instance", "variable": "redis_instances[0].port", "ports": 6379}
+    assert port_conflicts(ray_port_claims(HEAD) + [redis]) == [
+        "ray GCS (ray_gcs_port = 6379) overlaps redis instance (redis_instances[0].port = 6379)"]
+
+
+def test_a_worker_claims_no_head_port():
+    assert {c["component"] for c in ray_port_claims(WORKER)} == {
+        "ray node manager", "ray object manager", "ray worker processes"}
+
+
+def test_without_the_dashboard_its_port_is_neither_passed_nor_claimed():
+    head = {**HEAD, "include_dashboard": False}
+    argv = ray_start_argv(head)
+    assert argv[argv.index("--include-dashboard") + 1] == "false"
+    assert "--dashboard-port" not in argv and "--dashboard-host" not in argv
+    assert "ray dashboard" not in {c["component"] for c in ray_port_claims(head)}
+
+
+def test_role_must_be_head_or_worker():
+    with pytest.raises(ValueError, match="role must be head or worker"):
+        ray_start_argv({**HEAD, "role": "both"})
