@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.gymfleet.cluster.plugins.filter.table import text_table
+
 # Fixed ports: (setting, `ray start` flag, what it is); the head alone runs the first four.
 HEAD_PORTS = (
     ("gcs_port", "--port", "ray GCS"),
@@ -36,7 +38,8 @@ def ray_start_argv(settings: dict) -> list[str]:
     settings: role (head|worker), ray (path of the ray executable), node_ip (the cluster address),
     head_address (host:port of the GCS, for workers), the ports named in HEAD_PORTS and NODE_PORTS,
     min_worker_port / max_worker_port, num_cpus, num_gpus (None: let Ray detect), resources (dict),
-    temp_dir, dashboard_host (head), include_dashboard (head). Unset (None) settings are left out.
+    object_store_memory (bytes), temp_dir, dashboard_host (head), include_dashboard (head).
+    Unset (None) settings are left out.
     """
     head = _head(settings)
     argv = [settings["ray"], "start", "--block", "--node-ip-address", settings["node_ip"]]
@@ -62,6 +65,8 @@ def ray_start_argv(settings: dict) -> list[str]:
             argv += [flag, str(settings[key])]
     if settings.get("resources"):
         argv += ["--resources", json.dumps(settings["resources"], sort_keys=True, separators=(",", ":"))]
+    if settings.get("object_store_memory") is not None:
+        argv += ["--object-store-memory", str(int(settings["object_store_memory"]))]
     if settings.get("temp_dir"):
         argv += ["--temp-dir", settings["temp_dir"]]
     return argv
@@ -84,6 +89,29 @@ def ray_port_claims(settings: dict, variable_prefix: str = "ray_") -> list[dict]
     return claims
 
 
+def ray_version_mismatch(installed: list[dict]) -> str:
+    """A table of host, Ray and Python versions when the nodes differ in either, else an empty string.
+
+    installed: one {host, ray, python} per node; a node that could not report has ray or python empty.
+    The most common pair is taken as the cluster's; the other rows are marked, so the odd node stands out.
+    """
+    pairs = [(row.get("ray") or "", row.get("python") or "") for row in installed]
+    if len(set(pairs)) <= 1 and all(all(pair) for pair in pairs):
+        return ""
+    counts = {pair: pairs.count(pair) for pair in pairs}
+    majority = max(counts, key=lambda pair: (counts[pair], pair))
+    rows = [
+        {"host": row["host"], "ray": row.get("ray") or "missing", "python": row.get("python") or "missing",
+         "differs": "same" if pair == majority and all(pair) else "<- differs"}
+        for row, pair in zip(installed, pairs, strict=True)
+    ]
+    return text_table(rows, ["host", "ray", "python", "differs"], ["HOST", "RAY", "PYTHON", ""])
+
+
 class FilterModule:
     def filters(self):
-        return {"ray_start_argv": ray_start_argv, "ray_port_claims": ray_port_claims}
+        return {
+            "ray_start_argv": ray_start_argv,
+            "ray_port_claims": ray_port_claims,
+            "ray_version_mismatch": ray_version_mismatch,
+        }

@@ -2,7 +2,12 @@
 
 import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.ports import port_conflicts
-from ansible_collections.gymfleet.cluster.plugins.filter.ray import ray_port_claims, ray_start_argv
+from ansible_collections.gymfleet.cluster.plugins.filter.ray import (
+    ray_port_claims,
+    ray_start_argv,
+    ray_version_mismatch,
+)
+from ansible_collections.gymfleet.cluster.plugins.filter.systemd import systemd_command_line
 
 HEAD = {"role": "head", "ray": "/opt/ray/bin/ray", "node_ip": "10.0.0.1", "gcs_port": 6379, "dashboard_port": 8265,
         "dashboard_host": "10.0.0.1", "client_server_port": 10001, "node_manager_port": 6380,
@@ -63,3 +68,48 @@ def test_without_the_dashboard_its_port_is_neither_passed_nor_claimed():
 def test_role_must_be_head_or_worker():
     with pytest.raises(ValueError, match="role must be head or worker"):
         ray_start_argv({**HEAD, "role": "both"})
+
+
+def test_object_store_memory_is_passed_in_bytes():
+    argv = ray_start_argv({"role": "worker", "ray": "ray", "node_ip": "10.0.0.2", "head_address": "10.0.0.1:6379",
+                           "object_store_memory": 2.5e8})
+    assert argv[argv.index("--object-store-memory") + 1] == "250000000"
+
+
+def test_version_mismatch_is_empty_when_all_agree():
+    rows = [{"host": h, "ray": "2.60.0", "python": "3.11.2"} for h in ("a", "b", "c")]
+    assert ray_version_mismatch(rows) == ""
+
+
+def test_version_mismatch_marks_the_odd_nodes():
+    table = ray_version_mismatch([
+        {"host": "platinum", "ray": "2.60.0", "python": "3.11.2"},
+        {"host": "nickel", "ray": "2.60.0", "python": "3.11.2"},
+        {"host": "zinc", "ray": "2.60.0", "python": "3.11.9"},
+        {"host": "iron", "ray": "2.59.0", "python": "3.11.2"},
+        {"host": "copper", "ray": "", "python": ""},
+    ]).splitlines()
+    assert table[0].split() == ["HOST", "RAY", "PYTHON"]
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert rows["platinum"].split()[3:] == ["same"] and rows["nickel"].split()[3:] == ["same"]
+    assert rows["zinc"].split()[1:] == ["2.60.0", "3.11.9", "<-", "differs"]
+    assert rows["iron"].split()[1:3] == ["2.59.0", "3.11.2"] and "differs" in rows["iron"]
+    assert rows["copper"].split()[1:] == ["missing", "missing", "<-", "differs"]
+
+
+def test_version_mismatch_when_one_node_cannot_report():
+    assert "missing" in ray_version_mismatch([{"host": "a", "ray": "", "python": ""}])
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["/opt/ray/bin/ray", "start", "--num-gpus", "1"], "/opt/ray/bin/ray start --num-gpus 1"),
+    (["ray", "--resources", '{"titan_x":3}'], 'ray --resources "{\\"titan_x\\":3}"'),
+    (["echo", "a b", "50%", "$HOME", "back\\slash"], 'echo "a b" "50%%" "$$HOME" "back\\\\slash"'),
+])
+def test_systemd_command_line_quotes_what_systemd_would_split(argv, line):
+    assert systemd_command_line(argv) == line
+
+
+def test_systemd_command_line_refuses_an_empty_argv():
+    with pytest.raises(ValueError):
+        systemd_command_line([])
