@@ -1,0 +1,32 @@
+"""Every module and filter of the collection renders with ansible-doc, with examples and return values."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
+FILTERS = sorted(p.stem for p in (ROOT / "plugins" / "filter").glob("*.yml"))
+
+
+def ansible_doc(kind: str, names: list[str]) -> dict:
+    result = subprocess.run(
+        ["ansible-doc", "-t", kind, "--json", *[f"gymfleet.cluster.{name}" for name in names]],
+        cwd=ROOT, env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")),
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(("kind", "names"), [("module", MODULES), ("filter", FILTERS)])
+def test_every_plugin_renders(kind, names):
+    docs = ansible_doc(kind, names)
+    assert sorted(docs) == sorted(f"gymfleet.cluster.{name}" for name in names)
+    for name, doc in docs.items():
+        assert doc["doc"]["short_description"], name
+        assert doc["examples"].strip(), f"{name} has no EXAMPLES"
+        assert doc["return"], f"{name} has no RETURN"
