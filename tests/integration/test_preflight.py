@@ -122,3 +122,63 @@ def test_a_clean_omniboxes_inventory_passes(lab, tmp_path):
     inventory = omniboxes_inventory(tmp_path, [f"{LAB}-node1"], [f"{LAB}-node1", f"{LAB}-node2"])
     proc = playbook(PREFLIGHT, lab, "-i", str(inventory))
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def ray_inventory(tmp_path, heads, workers, host_vars=None, group_vars=None):
+    host_vars = host_vars or {}
+    group = {"ray_gcs_port": 6479, **(group_vars or {})}
+    children = {"ray_head": {"hosts": {h: host_vars.get(h, {}) for h in heads}},
+                "ray_worker": {"hosts": {h: host_vars.get(h, {}) for h in workers}}}
+    path = tmp_path / "ray.yml"
+    path.write_text(json.dumps({"all": {"vars": group, "children": children}}))
+    return path
+
+
+NODE1, NODE2 = f"{LAB}-node1", f"{LAB}-node2"
+
+
+@pytest.mark.parametrize(
+    ("heads", "workers", "host_vars", "group_vars", "expected"),
+    [
+        ([NODE1], [NODE2], {}, {"ray_gcs_port": 6379},
+         [f"host {NODE1}:", "redis instance (redis_instances[0].port = 6379)", "ray GCS (ray_gcs_port = 6379)",
+          "fix: give each a distinct port"]),
+        ([NODE1, NODE2], [], {}, {},
+         [f"group ray_head has 2 hosts ({NODE1}, {NODE2}); fix: put exactly one host, the head, in it"]),
+        ([], [NODE1, NODE2], {}, {}, ["group ray_worker has hosts but ray_head is empty; fix: put one host"]),
+        ([NODE1], [NODE1, NODE2], {}, {},
+         [f"host {NODE1}: the host is in ray_head and in ray_worker", "fix: keep it in ray_head only"]),
+        ([NODE1], [NODE2], {NODE2: {"ray_version": "2.59.0"}}, {},
+         ["the nodes pin different Ray installs", "fix: set ray_version and ray_extras once",
+          f"{NODE1} ray[default]==2.60.0", f"{NODE2} ray[default]==2.59.0"]),
+        ([NODE1], [NODE2], {NODE2: {"ray_resources": {"GPU": 2}}}, {},
+         [f"host {NODE2}: ray_resources has the key GPU, which Ray reserves; fix: use ray_num_cpus"]),
+        ([NODE1], [NODE2], {}, {"ray_auth_mode": "off"}, [f"host {NODE1}: role ray: value of ray_auth_mode"]),
+        ([NODE1], [NODE2], {}, {"ray_min_worker_port": 12000, "ray_max_worker_port": 11000},
+         [f"host {NODE1}: ray_min_worker_port 12000 is above ray_max_worker_port 11000"]),
+    ],
+    ids=["gcs-vs-redis", "two-heads", "no-head", "head-and-worker", "pins-differ", "reserved-resource",
+         "bad-auth-mode", "worker-range"],
+)
+def test_bad_ray_inventories_fail_preflight(lab, tmp_path, heads, workers, host_vars, group_vars, expected):
+    proc = playbook(PREFLIGHT, lab, "-i", str(ray_inventory(tmp_path, heads, workers, host_vars, group_vars)))
+    text = " ".join(failure_lines(proc).split())
+    assert proc.returncode != 0
+    for fragment in expected:
+        assert fragment in text, failure_lines(proc)[-3000:]
+
+
+def test_different_ray_tokens_fail_preflight_without_showing_them(lab, tmp_path):
+    tokens = {NODE1: "first-secret-4f2a", NODE2: "second-secret-9c1d"}
+    inventory = ray_inventory(tmp_path, [NODE1], [NODE2], {h: {"ray_auth_token": t} for h, t in tokens.items()})
+    proc = playbook(PREFLIGHT, lab, "-i", str(inventory), "-vv")
+    assert proc.returncode != 0
+    assert "the nodes have different ray_auth_token values (one cluster has one token)" in " ".join(
+        failure_lines(proc).split())
+    for token in tokens.values():
+        assert token not in failure_lines(proc)
+
+
+def test_a_clean_ray_inventory_passes(lab, tmp_path):
+    proc = playbook(PREFLIGHT, lab, "-i", str(ray_inventory(tmp_path, [NODE1], [NODE2])))
+    assert proc.returncode == 0, proc.stdout[-3000:]
