@@ -1,4 +1,4 @@
-"""The example inventories parse, pass the omniboxes role's variable checks, claim no port twice and
+"""The example inventories parse, pass their roles' variable checks and preflight, claim no port twice and
 have a sound topology. Everything runs on the controller: their addresses are documentation, never targets."""
 
 import json
@@ -14,7 +14,8 @@ from ..conftest import ROOT
 EXAMPLES = sorted((ROOT / "inventories" / "examples").glob("*.yml"))
 BIN = Path(sys.executable).parent
 
-# The omniboxes role's own preflight, fed what the real preflight would have learned from each host.
+# Each role's own preflight (the roles the host's groups give it, as the preflight role picks them), fed
+# what the real preflight would have learned from each host.
 CHECK = """
 - name: Check an example inventory without touching its hosts
   hosts: all
@@ -22,23 +23,29 @@ CHECK = """
   vars:
     omniboxes_registry_hostname: "{{ inventory_hostname }}"
   tasks:
+    - name: Read which roles each group gives
+      ansible.builtin.include_vars:
+        file: "{{ example_root }}/roles/preflight/defaults/main.yml"
+    - name: Gather the controller's minimal facts in place of each host's
+      ansible.builtin.setup:
+        gather_subset: [min]
     - name: Stand in for the cluster_address role
       ansible.builtin.set_fact:
         cluster_address: "{{ cluster_address_ip | default(ansible_host | default('192.0.2.1')) }}"
         preflight_claims: []
+        example_roles: "{{ preflight_components | gymfleet.cluster.components_for(group_names) | selectattr('preflight') }}"
     - name: Validate the variables
       gymfleet.cluster.validate_role_vars:
-        role: omniboxes
-    - name: Run the role's preflight
+        role: "{{ item.role }}"
+      loop: "{{ example_roles }}"
+    - name: Run each role's preflight
       ansible.builtin.include_role:
-        name: gymfleet.cluster.omniboxes
+        name: "gymfleet.cluster.{{ item.role }}"
         tasks_from: preflight
+      loop: "{{ example_roles }}"
     - name: Check the port plan
       ansible.builtin.assert:
         that: preflight_claims | gymfleet.cluster.port_conflicts | length == 0
-    - name: Report the capacity
-      ansible.builtin.debug:
-        msg: "capacity={{ omniboxes_instances | default(0) if 'omniboxes_worker' in group_names else 0 }}"
 """
 
 
@@ -52,7 +59,8 @@ def run(*args, **kwargs):
 def test_example_inventory_passes_the_checks(inventory, tmp_path):
     playbook = tmp_path / "check.yml"
     playbook.write_text(CHECK)
-    proc = run("ansible-playbook", "-i", str(inventory), "-c", "local", str(playbook))
+    proc = run("ansible-playbook", "-i", str(inventory), "-c", "local", "-e", f"example_root={ROOT}",
+               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
 
 
@@ -70,6 +78,20 @@ def test_example_inventory_layout(name, masters, workers, capacity):
     assert sum(hostvars[h]["omniboxes_instances"] for h in worker_hosts) == capacity
 
 
+@pytest.mark.parametrize(
+    ("name", "head", "workers", "gpus"),
+    [("ray-rllib-5gpu", "platinum", ["copper", "iron", "nickel", "zinc"], 8),
+     ("real-ray", "real-head", ["real-gpu1", "real-gpu2"], 16)],
+)
+def test_ray_example_layout(name, head, workers, gpus):
+    listing = json.loads(run("ansible-inventory", "-i", f"inventories/examples/{name}.yml", "--list").stdout)
+    hostvars = listing["_meta"]["hostvars"]
+    assert listing["ray_head"]["hosts"] == [head]
+    assert sorted(listing["ray_worker"]["hosts"]) == workers
+    assert sum(hostvars[h]["ray_num_gpus"] for h in [head, *workers]) == gpus
+    assert {hostvars[h]["ray_version"] for h in [head, *workers]} == {"2.60.0"}
+
+
 def test_every_example_is_tested():
     assert {p.stem for p in EXAMPLES} == {"omniboxes-2x112", "omniboxes-5x100", "omniboxes-dedicated-master",
-                                           "omniboxes-advertise"}
+                                           "omniboxes-advertise", "ray-rllib-5gpu", "real-ray"}
