@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from playbook_timer import timed_playbook
+
 ROOT = Path(__file__).resolve().parent.parent
-RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", re.M)
 TARGETS = {"rerun": 15.0, "restart": 60.0, "flush_restart": 60.0}
 
 
@@ -44,17 +43,7 @@ def overlay(inventory: Path, instances: int, max_parallel: int, directory: Path)
 
 
 def run(playbook: str, inventories: list[Path]) -> tuple[float, int]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    args = [str(Path(sys.executable).parent / "ansible-playbook")]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    start = time.monotonic()
-    proc = subprocess.run([*args, str(ROOT / "playbooks" / f"{playbook}.yml"), "--tags", "always,firewall,omniboxes"],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    wall = time.monotonic() - start
-    if proc.returncode != 0:
-        sys.exit(f"{playbook} failed:\n{proc.stdout[-3000:]}")
-    return wall, sum(int(changed) for _, changed in RECAP.findall(proc.stdout))
+    return timed_playbook(playbook, inventories, "always,firewall,omniboxes")
 
 
 def main() -> int:

@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from playbook_timer import timed_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LAB = "raybench"
-RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", re.M)
 TARGETS = {"present": 60.0, "rerun": None}
 
 
@@ -44,17 +43,7 @@ def overlay(inventory: Path, directory: Path) -> Path:
 
 
 def run(playbook: str, inventories: list[Path]) -> tuple[float, int]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    args = [str(BIN / "ansible-playbook")]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    start = time.monotonic()
-    proc = subprocess.run([*args, str(ROOT / "playbooks" / f"{playbook}.yml"), "--tags", "always,firewall,ray"],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    wall = time.monotonic() - start
-    if proc.returncode != 0:
-        sys.exit(f"{playbook} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-    return wall, sum(int(changed) for _, changed in RECAP.findall(proc.stdout))
+    return timed_playbook(playbook, inventories, "always,firewall,ray")
 
 
 def main() -> int:

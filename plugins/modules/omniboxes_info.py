@@ -21,6 +21,7 @@ description:
   - It only reads; it changes nothing.
 extends_documentation_fragment:
   - gymfleet.cluster.attributes.read_only
+  - gymfleet.cluster.polling
 options:
   url:
     description: Base URL of the master (port 7000) or the node server (port 8080).
@@ -36,18 +37,6 @@ options:
   wait_capacity:
     description: Wait until the capacity (of healthy nodes, on a master) is at least this.
     type: int
-  timeout:
-    description: Seconds to keep waiting.
-    type: int
-    default: 120
-  interval:
-    description: Seconds between requests while waiting.
-    type: float
-    default: 2
-  request_timeout:
-    description: Seconds to wait for one answer.
-    type: float
-    default: 5
 """
 
 EXAMPLES = r"""
@@ -111,6 +100,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+from ansible_collections.gymfleet.cluster.plugins.module_utils.polling import POLLING_ARGUMENT_SPEC
 
 
 def summarize(answer: dict) -> dict:
@@ -160,9 +150,7 @@ def main():
             "api_key": {"type": "str", "default": "default_key", "no_log": True},
             "wait_healthy_nodes": {"type": "int"},
             "wait_capacity": {"type": "int"},
-            "timeout": {"type": "int", "default": 120},
-            "interval": {"type": "float", "default": 2},
-            "request_timeout": {"type": "float", "default": 5},
+            **POLLING_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )

@@ -23,6 +23,7 @@ description:
   - It only reads; it changes nothing.
 extends_documentation_fragment:
   - gymfleet.cluster.attributes.read_only
+  - gymfleet.cluster.polling
 options:
   dashboard_url:
     description: Base URL of the head's dashboard.
@@ -38,18 +39,6 @@ options:
     description: Wait until at least this many nodes are alive; 0 does not wait.
     type: int
     default: 0
-  timeout:
-    description: Seconds to keep waiting.
-    type: int
-    default: 180
-  interval:
-    description: Seconds between requests while waiting.
-    type: float
-    default: 2
-  request_timeout:
-    description: Seconds to wait for one answer.
-    type: float
-    default: 10
 notes:
   - The dashboard must run (C(ray start --include-dashboard true), Ray's default on a head).
 """
@@ -146,6 +135,7 @@ from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+from ansible_collections.gymfleet.cluster.plugins.module_utils.polling import POLLING_ARGUMENT_SPEC
 
 # The autoscaler's report names resources in camel case; the state API and `ray status` do not.
 _USAGE_NAMES = {"objectStoreMemory": "object_store_memory"}
@@ -240,9 +230,7 @@ def main():
             "auth_token_path": {"type": "path"},
             "auth_token": {"type": "str", "no_log": True},
             "wait_for_nodes": {"type": "int", "default": 0},
-            "timeout": {"type": "int", "default": 180},
-            "interval": {"type": "float", "default": 2},
-            "request_timeout": {"type": "float", "default": 10},
+            **POLLING_ARGUMENT_SPEC,
         },
         mutually_exclusive=[["auth_token", "auth_token_path"]],
         supports_check_mode=True,

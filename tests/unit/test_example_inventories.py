@@ -33,7 +33,8 @@ CHECK = """
       ansible.builtin.set_fact:
         cluster_address: "{{ cluster_address_ip | default(ansible_host | default('192.0.2.1')) }}"
         preflight_claims: []
-        example_roles: "{{ preflight_components | gymfleet.cluster.components_for(group_names) | selectattr('preflight') }}"
+        example_roles: >-
+          {{ preflight_components | gymfleet.cluster.components_for(group_names) | selectattr('preflight') }}
     - name: Validate the variables
       gymfleet.cluster.validate_role_vars:
         role: "{{ item.role }}"

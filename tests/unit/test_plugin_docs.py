@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ FILTERS = sorted(p.stem for p in (ROOT / "plugins" / "filter").glob("*.yml"))
 
 def ansible_doc(kind: str, names: list[str]) -> dict:
     result = subprocess.run(
-        ["ansible-doc", "-t", kind, "--json", *[f"gymfleet.cluster.{name}" for name in names]],
+        [str(Path(sys.executable).parent / "ansible-doc"), "-t", kind, "--json",
+         *[f"gymfleet.cluster.{name}" for name in names]],
         cwd=ROOT, env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")),
         capture_output=True, text=True, timeout=120, check=False,
     )
