@@ -2,46 +2,14 @@
 round robin over every backend, names the backend in a response header, and notices a dead or a new
 backend within seconds through its active health checks."""
 
-import json
 import subprocess
-import sys
-import threading
-import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
 from ansible_collections.gymfleet.cluster.plugins.filter.envoy import UPSTREAM_HEADER, envoy_openenv_config
 
-from ..conftest import free_port
-
-ENVOY = Path(sys.executable).parent / "envoy"
-
-
-class Backend:
-    """A loopback HTTP server answering /health and / with 200, as an environment server does."""
-
-    def __init__(self, port=0):
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                body = b'{"status": "healthy"}'
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+from .envoy_lab import ENVOY, Backend, envoy_lab, healthy_addresses, wait_for
 
 
 def write_config(tmp_path, **settings):
@@ -83,63 +51,19 @@ def test_no_backend_is_an_error():
         envoy_openenv_config({"backends": []})
 
 
-def admin_hosts(admin_port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/clusters?format=json", timeout=5) as response:
-        statuses = json.load(response)["cluster_statuses"]
-    cluster = next(c for c in statuses if c["name"] == "openenv_cluster")
-    return {h["address"]["socket_address"]["port_value"]: h["health_status"] for h in cluster.get("host_statuses", [])}
+def test_round_robin_health_checks_and_a_backend_that_comes_and_goes(tmp_path):
+    with envoy_lab(tmp_path, backends=2, spare=1) as lab:
+        backends = lab["backends"]
+        served = []
+        for _ in range(10):
+            with urllib.request.urlopen(f"{lab['url']}/health", timeout=5) as response:
+                served.append(response.headers[UPSTREAM_HEADER])
+        assert sorted(set(served)) == sorted(b.address for b in backends)
+        assert abs(served.count(served[0]) - 5) <= 1  # round robin: about half each
 
+        backends[0].close()
+        wait_for(lambda: backends[0].address not in healthy_addresses(lab["admin"]), 5)
 
-def healthy_ports(admin_port):
-    return sorted(port for port, status in admin_hosts(admin_port).items()
-                  if status.get("eds_health_status") == "HEALTHY" and not status.get("failed_active_health_check"))
-
-
-def wait_for(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return time.monotonic() - (deadline - seconds)
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s")
-
-
-@pytest.fixture
-def running_envoy(tmp_path):
-    backends = [Backend(), Backend()]
-    spare_port = free_port()
-    listen, admin = free_port(), free_port()
-    path = write_config(tmp_path, listen_address="127.0.0.1", listen_port=listen, admin_port=admin,
-                        backends=[{"address": "127.0.0.1", "port": b.port} for b in backends]
-                        + [{"address": "127.0.0.1", "port": spare_port}])
-    proc = subprocess.Popen([str(ENVOY), "-c", str(path), "--base-id", str(listen)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        yield {"listen": listen, "admin": admin, "backends": backends, "spare_port": spare_port}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        for backend in backends:
-            backend.close()
-
-
-def test_round_robin_health_checks_and_a_backend_that_comes_and_goes(running_envoy):
-    envoy, backends = running_envoy, running_envoy["backends"]
-    wait_for(lambda: healthy_ports(envoy["admin"]) == sorted(b.port for b in backends), 10)
-
-    served = []
-    for _ in range(10):
-        with urllib.request.urlopen(f"http://127.0.0.1:{envoy['listen']}/health", timeout=5) as response:
-            served.append(response.headers[UPSTREAM_HEADER])
-    assert sorted(set(served)) == sorted(f"127.0.0.1:{b.port}" for b in backends)
-    assert abs(served.count(served[0]) - 5) <= 1  # round robin: about half each
-
-    backends[0].close()
-    wait_for(lambda: backends[0].port not in healthy_ports(envoy["admin"]), 5)
-
-    backends.append(Backend(envoy["spare_port"]))  # a backend that appears: traffic within ~2 s
-    joined = wait_for(lambda: envoy["spare_port"] in healthy_ports(envoy["admin"]), 5)
-    assert joined < 3
+        backends.append(Backend(lab["spares"][0]))  # a backend that appears takes traffic within ~2 s
+        joined = wait_for(lambda: backends[-1].address in healthy_addresses(lab["admin"]), 5)
+        assert joined < 3
