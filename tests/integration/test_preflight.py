@@ -182,3 +182,43 @@ def test_different_ray_tokens_fail_preflight_without_showing_them(lab, tmp_path)
 def test_a_clean_ray_inventory_passes(lab, tmp_path):
     proc = playbook(PREFLIGHT, lab, "-i", str(ray_inventory(tmp_path, [NODE1], [NODE2])))
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def openenv_inventory(tmp_path, envoy, workers, group_vars=None):
+    project = tmp_path / "project"
+    (project / "server").mkdir(parents=True, exist_ok=True)
+    (project / "server" / "app.py").write_text("app = None\n")
+    group = {"openenv_source": "path", "openenv_local_path": str(project), "envoy_listen_port": 8100,
+             **(group_vars or {})}
+    path = tmp_path / "openenv.yml"
+    path.write_text(json.dumps({"all": {"vars": group, "children": {
+        "openenv_envoy": {"hosts": {h: {} for h in envoy}},
+        "openenv_worker": {"hosts": {h: {} for h in workers}}}}}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("envoy", "workers", "group_vars", "expected"),
+    [
+        ([NODE1], [], {}, [f"host {NODE1}: group openenv_worker is empty, so Envoy would balance over nothing"]),
+        ([NODE1], [NODE2], {"openenv_local_path": "/nonexistent/project"},
+         [f"host {NODE2}: openenv_local_path /nonexistent/project has no server/app.py on the controller"]),
+        ([NODE1], [NODE2], {"openenv_source": "pip"},
+         [f"host {NODE2}: openenv_source is pip but openenv_pip_spec is empty; fix: set it"]),
+        ([NODE1], [NODE1, NODE2], {"envoy_listen_port": 8000},
+         [f"host {NODE1}:", "envoy listener (envoy_listen_port = 8000)", "openenv environment server",
+          "fix: give each a distinct port"]),
+    ],
+    ids=["no-backends", "no-app", "no-pip-spec", "envoy-vs-server-port"],
+)
+def test_bad_openenv_inventories_fail_preflight(lab, tmp_path, envoy, workers, group_vars, expected):
+    proc = playbook(PREFLIGHT, lab, "-i", str(openenv_inventory(tmp_path, envoy, workers, group_vars)))
+    text = " ".join(failure_lines(proc).split())
+    assert proc.returncode != 0
+    for fragment in expected:
+        assert fragment in text, failure_lines(proc)[-3000:]
+
+
+def test_a_clean_openenv_inventory_passes(lab, tmp_path):
+    proc = playbook(PREFLIGHT, lab, "-i", str(openenv_inventory(tmp_path, [NODE1], [NODE1, NODE2])))
+    assert proc.returncode == 0, proc.stdout[-3000:]

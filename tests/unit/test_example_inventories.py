@@ -95,4 +95,11 @@ def test_ray_example_layout(name, head, workers, gpus):
 
 def test_every_example_is_tested():
     assert {p.stem for p in EXAMPLES} == {"omniboxes-2x112", "omniboxes-5x100", "omniboxes-dedicated-master",
-                                           "omniboxes-advertise", "ray-rllib-5gpu", "real-ray"}
+                                           "omniboxes-advertise", "ray-rllib-5gpu", "real-ray", "openenv-3node"}
+
+
+def test_openenv_example_layout():
+    listing = json.loads(run("ansible-inventory", "-i", "inventories/examples/openenv-3node.yml", "--list").stdout)
+    assert listing["openenv_envoy"]["hosts"] == ["envoy-node"]
+    assert sorted(listing["openenv_worker"]["hosts"]) == ["env-node1", "env-node2"]
+    assert {listing["_meta"]["hostvars"][h]["openenv_workers"] for h in listing["openenv_worker"]["hosts"]} == {48}
