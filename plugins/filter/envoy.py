@@ -41,17 +41,19 @@ def _is_ip(address: str) -> bool:
 def envoy_openenv_config(settings: dict) -> dict:
     """The bootstrap document, ready for to_nice_yaml.
 
-    settings: backends (a list of {address, port}, required, at least one) and any key of DEFAULTS.
+    settings: backends (a list of "address:port", required, at least one) and any key of DEFAULTS.
     """
     config = {**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
     backends = config.get("backends") or []
     if not backends:
         raise ValueError("envoy_openenv_config: backends is empty; Envoy needs at least one environment server")
-    endpoints = [{"endpoint": {"address": {"socket_address": {"address": str(b["address"]),
-                                                              "port_value": int(b["port"])}}}}
-                 for b in backends]
+    pairs = [str(backend).rsplit(":", 1) for backend in backends]
+    if any(len(pair) != 2 or not pair[0] or not pair[1].isdigit() for pair in pairs):
+        raise ValueError(f"envoy_openenv_config: backends must be address:port, not {backends}")
+    endpoints = [{"endpoint": {"address": {"socket_address": {"address": address, "port_value": int(port)}}}}
+                 for address, port in pairs]
     # STATIC needs IP addresses; host names (such as SLURM nodes) are resolved by STRICT_DNS.
-    discovery = "STATIC" if all(_is_ip(str(b["address"])) for b in backends) else "STRICT_DNS"
+    discovery = "STATIC" if all(_is_ip(address) for address, _ in pairs) else "STRICT_DNS"
     routes = [
         # WebSocket sessions live as long as the client keeps them: no route timeout.
         {"match": {"prefix": config["websocket_prefix"]},

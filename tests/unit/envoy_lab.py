@@ -74,8 +74,7 @@ def envoy_lab(tmp_path, backends=2, spare=0):
     path = tmp_path / "envoy.yaml"
     path.write_text(yaml.safe_dump(envoy_openenv_config({
         "listen_address": "127.0.0.1", "listen_port": listen, "admin_port": admin,
-        "backends": [{"address": "127.0.0.1", "port": b.port} for b in running]
-        + [{"address": "127.0.0.1", "port": port} for port in spares]})))
+        "backends": [b.address for b in running] + [f"127.0.0.1:{port}" for port in spares]})))
     proc = subprocess.Popen([str(ENVOY), "-c", str(path), "--base-id", str(listen)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lab = {"listen": listen, "admin": admin, "backends": running, "spares": spares,

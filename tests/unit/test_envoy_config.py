@@ -24,7 +24,7 @@ def validate(path):
 
 
 def test_config_validates_and_has_the_runbook_settings(tmp_path):
-    path = write_config(tmp_path, backends=[{"address": "10.0.0.2", "port": 8000}, {"address": "node03", "port": 8000}])
+    path = write_config(tmp_path, backends=["10.0.0.2:8000", "node03:8000"])
     proc = validate(path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     config = yaml.safe_load(path.read_text())
@@ -39,16 +39,18 @@ def test_config_validates_and_has_the_runbook_settings(tmp_path):
 
 
 def test_a_broken_config_fails_validation(tmp_path):
-    config = envoy_openenv_config({"backends": [{"address": "10.0.0.2", "port": 8000}]})
+    config = envoy_openenv_config({"backends": ["10.0.0.2:8000"]})
     config["static_resources"]["clusters"][0]["lb_policy"] = "NOT_A_POLICY"
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
     assert validate(path).returncode != 0
 
 
-def test_no_backend_is_an_error():
+def test_no_backend_or_a_malformed_one_is_an_error():
     with pytest.raises(ValueError, match="backends is empty"):
         envoy_openenv_config({"backends": []})
+    with pytest.raises(ValueError, match="must be address:port"):
+        envoy_openenv_config({"backends": ["10.0.0.2"]})
 
 
 def test_round_robin_health_checks_and_a_backend_that_comes_and_goes(tmp_path):
