@@ -5,11 +5,30 @@ and the master worker (and optionally workers of its own); every other party run
 local server(s) and workers. One tier (vanilla MXNet KVStore dist_sync): a scheduler, servers, workers.
 The variables each process gets, and their values, follow GeoMX's summary table and its
 pseudo-distributed script (scripts/cpu/run_vanilla_hips.sh).
+
+Servers and workers are a count (all on the group's host) or a list of hosts, one process per entry.
 """
 
 from __future__ import annotations
 
-SCHEDULER_PROGRAM = 'python -c "import mxnet"'
+import ipaddress
+
+
+def _scheduler_program(topology: dict) -> str:
+    # Importing mxnet with DMLC_ROLE scheduler or server runs that node until the job ends (the guide's way).
+    return f'{topology.get("python", "python")} -c "import mxnet"'
+
+
+def _worker_program(topology: dict, slice_index: int | None) -> str:
+    program = topology.get("worker_program", "python train.py")
+    return program if slice_index is None else f"{program} --data-slice-idx {slice_index}"
+
+
+def _placements(value, host: str) -> list[str]:
+    """The host of each process: a count puts them all on the group's host."""
+    if isinstance(value, (list, tuple)):
+        return [str(h) for h in value]
+    return [host] * int(value or 0)
 
 
 def _common(topology: dict) -> dict:
@@ -25,9 +44,33 @@ def _process(name, host, party, kind, env, program):
     return {"name": name, "host": host, "party": party, "kind": kind, "env": env, "program": program}
 
 
-def _worker_program(topology: dict, slice_index: int | None) -> str:
-    program = topology.get("worker_program", "python train.py")
-    return program if slice_index is None else f"{program} --data-slice-idx {slice_index}"
+def _schedulers(topology: dict) -> list[dict]:
+    """Each scheduler: who it is, where it runs, the address its members dial, and the hosts of its members."""
+    if topology.get("mode", "geomx") == "single":
+        single = topology.get("single") or {}
+        host = single.get("host", "localhost")
+        return [{"owner": "the scheduler", "key": "single.address", "host": host,
+                 "address": single.get("address", "127.0.0.1"), "port": single.get("scheduler_port", 9092),
+                 "members": _placements(single.get("servers", 1), host) + _placements(single.get("workers"), host)}]
+    central, parties = topology["central"], topology.get("parties") or []
+    host = central.get("host", "localhost")
+    address = central.get("address", "127.0.0.1")
+    global_servers = _placements(central.get("global_servers", 1), host)
+    return [
+        {"owner": "the global scheduler", "key": "central.global_address", "host": host,
+         "address": central.get("global_address", address), "port": central.get("global_scheduler_port", 9092),
+         "members": global_servers + [h for p in parties
+                                      for h in _placements(p.get("servers", 1), p.get("host", "localhost"))]},
+        {"owner": "the central party's scheduler", "key": "central.address", "host": host, "address": address,
+         "port": central.get("scheduler_port", 9093),
+         "members": global_servers + [host] + _placements(central.get("workers", 0), host)},
+    ] + [
+        {"owner": f"party {p.get('name')}'s scheduler", "key": f"the address of party {p.get('name')}",
+         "host": p.get("host", "localhost"), "address": p.get("address", "127.0.0.1"),
+         "port": p.get("scheduler_port"),
+         "members": _placements(p.get("servers", 1), p.get("host", "localhost"))
+         + _placements(p.get("workers"), p.get("host", "localhost"))}
+        for p in parties]
 
 
 def geomx_topology_problems(topology: dict) -> list[str]:
@@ -35,10 +78,10 @@ def geomx_topology_problems(topology: dict) -> list[str]:
     problems = []
     if topology.get("mode", "geomx") == "single":
         single = topology.get("single") or {}
-        for key in ("servers", "workers"):
-            if int(single.get(key, 0)) < 1:
-                problems.append(f"the single-tier cluster has {single.get(key, 0)} {key}; fix: give it at least one")
-        return problems
+        for key, default in (("servers", 1), ("workers", 0)):
+            if not _placements(single.get(key, default), "-"):
+                problems.append(f"the single-tier cluster has no {key[:-1]}; fix: give it at least one")
+        return problems + _scheduler_problems(topology)
     central = topology.get("central")
     if not central:
         return ["there is no central party (global scheduler, global server, master worker); fix: define central"]
@@ -48,100 +91,147 @@ def geomx_topology_problems(topology: dict) -> list[str]:
     names = [p.get("name", "") for p in parties]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"two parties are named {name}; fix: give each party its own name")
-    if int(central.get("global_servers", 1)) < 1:
+    if not _placements(central.get("global_servers", 1), "-"):
         problems.append("the central party has no global server; fix: set global_servers to 1 or more")
     for party in parties:
-        for key in ("workers", "servers"):
-            if int(party.get(key, 1 if key == "servers" else 0)) < 1:
+        for key, default in (("workers", 0), ("servers", 1)):
+            if not _placements(party.get(key, default), "-"):
                 problems.append(f"party {party.get('name')} has no {key[:-1]}; fix: give it at least one")
-    # Every scheduler binds a port on its address; two on one address:port would capture each other's nodes.
+    return problems + _scheduler_problems(topology)
+
+
+def _scheduler_problems(topology: dict) -> list[str]:
+    problems = []
+    schedulers = _schedulers(topology)
+    # ps-lite's scheduler binds its port on every interface, so two schedulers on one host clash by port alone.
     binds: dict = {}
-    central_address = central.get("address", "127.0.0.1")
-    global_address = central.get("global_address", central_address)
-    for owner, address, port in (
-        [("the global scheduler", global_address, central.get("global_scheduler_port", 9092)),
-         ("the central party's scheduler", central_address, central.get("scheduler_port", 9093))]
-        + [(f"party {p.get('name')}'s scheduler", p.get("address", "127.0.0.1"), p.get("scheduler_port"))
-           for p in parties]
-    ):
+    for scheduler in schedulers:
+        owner, host, port = scheduler["owner"], scheduler["host"], scheduler["port"]
         if port is None:
             problems.append(f"{owner} has no port; fix: set scheduler_port")
-            continue
-        key = (address, int(port))
-        if key in binds:
-            problems.append(f"{owner} and {binds[key]} both bind {address}:{port}, so the workers of one would join "
-                            "the other; fix: give each scheduler its own port on a shared address")
+        elif (host, int(port)) in binds:
+            problems.append(f"{owner} and {binds[host, int(port)]} both bind port {port} on {host}; fix: give each "
+                            "scheduler on a host its own port")
         else:
-            binds[key] = owner
+            binds[host, int(port)] = owner
+    # host -> its addresses and subnets (cluster address, bridge subnet), as the inventory knows them.
+    known = topology.get("host_addresses") or {}
+    for scheduler in schedulers:
+        owner, host, address = scheduler["owner"], scheduler["host"], scheduler["address"]
+        if _is_loopback(address):
+            remote = sorted(set(scheduler["members"]) - {host})
+            if remote:
+                problems.append(f"{owner} is at {address} but its members on {', '.join(remote)} cannot reach "
+                                f"{host}'s loopback; fix: set {scheduler['key']} to an address of {host} that they "
+                                "reach")
+            continue
+        if host not in known or _on_host(address, known[host]):
+            continue
+        other = next((h for h, entries in known.items() if h != host and _on_host(address, entries)), None)
+        if other is not None:
+            there = [s["owner"] for s in schedulers if s["host"] == other]
+            problems.append(f"{owner} runs on {host} but its address {address} belongs to {other}, so its servers "
+                            f"and workers would dial {other}{' (' + ', '.join(there) + ')' if there else ''} "
+                            f"instead; fix: set {scheduler['key']} to an address of {host} "
+                            f"({', '.join(known[host])})")
+        else:
+            problems.append(f"{owner} runs on {host} but its address {address} is none of {host}'s "
+                            f"({', '.join(known[host])}); fix: set {scheduler['key']} to one of them")
     return problems
+
+
+def _on_host(address: str, entries: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address in entries
+    return any(ip in ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
 
 
 def geomx_processes(topology: dict) -> list[dict]:
     """Every process: name, host, party, kind, env (DMLC_* and PS_VERBOSE, all strings) and program.
 
+    Schedulers come first, then servers, then workers, which is the order they must start in.
     Raises ValueError with the problems of geomx_topology_problems when the topology is inconsistent.
     """
     problems = geomx_topology_problems(topology)
     if problems:
         raise ValueError("; ".join(problems))
-    common = _common(topology)
-    if topology.get("mode", "geomx") == "single":
-        single = topology["single"]
-        local = _local(single.get("address", "127.0.0.1"), single.get("scheduler_port", 9092),
-                       int(single["servers"]), int(single["workers"]))
-        host = single.get("host", "localhost")
-        processes = [_process("scheduler", host, "single", "scheduler",
-                              {"DMLC_ROLE": "scheduler", **local, **common}, SCHEDULER_PROGRAM)]
-        processes += [_process(f"server{i}", host, "single", "server", {"DMLC_ROLE": "server", **local, **common},
-                               SCHEDULER_PROGRAM) for i in range(int(single["servers"]))]
-        processes += [_process(f"worker{i}", host, "single", "worker", {"DMLC_ROLE": "worker", **local, **common},
-                               _worker_program(topology, i)) for i in range(int(single["workers"]))]
-        return processes
+    processes = _single(topology) if topology.get("mode", "geomx") == "single" else _two_tier(topology)
+    order = {"global_scheduler": 0, "scheduler": 0, "global_server": 1, "server": 1, "master_worker": 2, "worker": 2}
+    return sorted(processes, key=lambda p: order[p["kind"]])  # stable: the guide's order within each kind
 
+
+def _single(topology: dict) -> list[dict]:
+    common, single = _common(topology), topology["single"]
+    host = single.get("host", "localhost")
+    servers, workers = _placements(single.get("servers", 1), host), _placements(single["workers"], host)
+    local = _local(single.get("address", "127.0.0.1"), single.get("scheduler_port", 9092), len(servers), len(workers))
+    return ([_process("scheduler", host, "single", "scheduler", {"DMLC_ROLE": "scheduler", **local, **common},
+                      _scheduler_program(topology))]
+            + [_process(f"server{i}", h, "single", "server", {"DMLC_ROLE": "server", **local, **common},
+                        _scheduler_program(topology)) for i, h in enumerate(servers)]
+            + [_process(f"worker{i}", h, "single", "worker", {"DMLC_ROLE": "worker", **local, **common},
+                        _worker_program(topology, i)) for i, h in enumerate(workers)])
+
+
+def _two_tier(topology: dict) -> list[dict]:
+    common = _common(topology)
     central, parties = topology["central"], topology["parties"]
     central_address = central.get("address", "127.0.0.1")
     central_host = central.get("host", "localhost")
-    central_workers = int(central.get("workers", 0))
-    global_servers = int(central.get("global_servers", 1))
-    all_workers = sum(int(p["workers"]) for p in parties) + central_workers
+    central_workers = _placements(central.get("workers", 0), central_host)
+    global_servers = _placements(central.get("global_servers", 1), central_host)
+    all_workers = sum(len(_placements(p["workers"], "-")) for p in parties) + len(central_workers)
     global_env = {"DMLC_PS_GLOBAL_ROOT_URI": central.get("global_address", central_address),
                   "DMLC_PS_GLOBAL_ROOT_PORT": str(central.get("global_scheduler_port", 9092)),
-                  "DMLC_NUM_GLOBAL_SERVER": str(global_servers),
+                  "DMLC_NUM_GLOBAL_SERVER": str(len(global_servers)),
                   # The global tier's workers are the parties' local servers.
-                  "DMLC_NUM_GLOBAL_WORKER": str(sum(int(p.get("servers", 1)) for p in parties))}
-    central_local = _local(central_address, central.get("scheduler_port", 9093), global_servers, 1 + central_workers)
+                  "DMLC_NUM_GLOBAL_WORKER": str(sum(len(_placements(p.get("servers", 1), "-")) for p in parties))}
+    # The master worker counts among the central party's workers.
+    central_local = _local(central_address, central.get("scheduler_port", 9093), len(global_servers),
+                           1 + len(central_workers))
+    scheduler = _scheduler_program(topology)
 
     processes = [
         _process("global-scheduler", central_host, "central", "global_scheduler",
-                 {"DMLC_ROLE_GLOBAL": "global_scheduler", **global_env, **common}, SCHEDULER_PROGRAM),
+                 {"DMLC_ROLE_GLOBAL": "global_scheduler", **global_env, **common}, scheduler),
         _process("central-scheduler", central_host, "central", "scheduler",
-                 {"DMLC_ROLE": "scheduler", **central_local, **common}, SCHEDULER_PROGRAM),
+                 {"DMLC_ROLE": "scheduler", **central_local, **common}, scheduler),
     ]
     processes += [
-        _process(f"global-server{i}", central_host, "central", "global_server",
+        _process(f"global-server{i}", host, "central", "global_server",
                  {"DMLC_ROLE_GLOBAL": "global_server", **global_env, "DMLC_ROLE": "server", **central_local,
                   "DMLC_ENABLE_CENTRAL_WORKER": "1" if central_workers else "0",
-                  "DMLC_NUM_ALL_WORKER": str(all_workers), **common}, SCHEDULER_PROGRAM)
-        for i in range(global_servers)]
+                  "DMLC_NUM_ALL_WORKER": str(all_workers), **common}, scheduler)
+        for i, host in enumerate(global_servers)]
     worker_env = {"DMLC_ROLE": "worker", **central_local, "DMLC_NUM_ALL_WORKER": str(all_workers), **common}
     processes.append(_process("master-worker", central_host, "central", "master_worker",
                               {**worker_env, "DMLC_ROLE_MASTER_WORKER": "1"}, _worker_program(topology, None)))
     # Data slices are numbered across every training worker, party after party.
     next_slice = 0
-    for i in range(central_workers):
-        processes.append(_process(f"central-worker{i}", central_host, "central", "worker", dict(worker_env),
+    for i, host in enumerate(central_workers):
+        processes.append(_process(f"central-worker{i}", host, "central", "worker", dict(worker_env),
                                   _worker_program(topology, next_slice)))
         next_slice += 1
     for party in parties:
-        name, host = party["name"], party.get("host", "localhost")
-        local = _local(party.get("address", "127.0.0.1"), party["scheduler_port"], int(party.get("servers", 1)),
-                       int(party["workers"]))
-        processes.append(_process(f"{name}-scheduler", host, name, "scheduler",
-                                  {"DMLC_ROLE": "scheduler", **local, **common}, SCHEDULER_PROGRAM))
+        name, party_host = party["name"], party.get("host", "localhost")
+        servers = _placements(party.get("servers", 1), party_host)
+        workers = _placements(party["workers"], party_host)
+        local = _local(party.get("address", "127.0.0.1"), party["scheduler_port"], len(servers), len(workers))
+        processes.append(_process(f"{name}-scheduler", party_host, name, "scheduler",
+                                  {"DMLC_ROLE": "scheduler", **local, **common}, scheduler))
         processes += [_process(f"{name}-server{i}", host, name, "server",
-                               {**global_env, "DMLC_ROLE": "server", **local, **common}, SCHEDULER_PROGRAM)
-                      for i in range(int(party.get("servers", 1)))]
-        for i in range(int(party["workers"])):
+                               {**global_env, "DMLC_ROLE": "server", **local, **common}, scheduler)
+                      for i, host in enumerate(servers)]
+        for i, host in enumerate(workers):
             processes.append(_process(f"{name}-worker{i}", host, name, "worker",
                                       {"DMLC_ROLE": "worker", **local, "DMLC_NUM_ALL_WORKER": str(all_workers),
                                        **common}, _worker_program(topology, next_slice)))

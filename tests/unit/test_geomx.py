@@ -62,16 +62,49 @@ def test_central_workers_join_training():
     assert processes["B-worker1"]["program"].endswith("--data-slice-idx 5")
 
 
+# The guide's three hosts, each party on its own (addresses as the role fills them from the inventory).
+MULTI = {**PSEUDO, "central": {**PSEUDO["central"], "address": "172.17.34.3", "global_address": "172.17.34.2",
+                               "host": "host-a"},
+         "parties": [{**PSEUDO["parties"][0], "address": "172.17.29.2", "host": "host-b"},
+                     {**PSEUDO["parties"][1], "address": "172.17.33.2", "host": "host-c"}],
+         "host_addresses": {"host-a": ["10.1.1.34", "172.17.34.0/24"], "host-b": ["10.1.1.29", "172.17.29.0/24"],
+                            "host-c": ["10.1.1.33", "172.17.33.0/24"]}}
+
+
 def test_multi_host_addresses():
-    topology = {**PSEUDO, "central": {**PSEUDO["central"], "address": "172.17.34.3", "global_address": "172.17.34.2",
-                                      "host": "host-a"},
-                "parties": [{**PSEUDO["parties"][0], "address": "172.17.29.2", "host": "host-b"},
-                            {**PSEUDO["parties"][1], "address": "172.17.33.2", "host": "host-c"}]}
-    processes = {p["name"]: p for p in geomx_processes(topology)}
+    assert geomx_topology_problems(MULTI) == []
+    processes = {p["name"]: p for p in geomx_processes(MULTI)}
     assert processes["A-server0"]["env"]["DMLC_PS_GLOBAL_ROOT_URI"] == "172.17.34.2"
     assert processes["A-server0"]["env"]["DMLC_PS_ROOT_URI"] == "172.17.29.2"
     assert processes["global-server0"]["env"]["DMLC_PS_ROOT_URI"] == "172.17.34.3"
     assert {p["host"] for p in processes.values() if p["party"] == "B"} == {"host-c"}
+
+
+def test_processes_start_schedulers_then_servers_then_workers():
+    kinds = [p["kind"] for p in geomx_processes(PSEUDO)]
+    assert kinds == sorted(kinds, key=lambda k: 0 if "scheduler" in k else 1 if "server" in k else 2)
+    assert kinds.index("worker") > kinds.index("server")
+
+
+def test_workers_spread_over_hosts_of_a_party():
+    topology = {**MULTI, "parties": [{**MULTI["parties"][0], "address": "10.1.1.29",
+                                      "workers": ["host-b", "host-b2", "host-b2"]}, MULTI["parties"][1]]}
+    processes = {p["name"]: p for p in geomx_processes(topology)}
+    assert [processes[f"A-worker{i}"]["host"] for i in range(3)] == ["host-b", "host-b2", "host-b2"]
+    assert processes["A-scheduler"]["env"]["DMLC_NUM_WORKER"] == "3"
+    assert processes["global-server0"]["env"]["DMLC_NUM_ALL_WORKER"] == "5"
+    assert processes["B-worker0"]["program"].endswith("--data-slice-idx 3")
+
+
+def test_single_tier_across_hosts():
+    processes = geomx_processes({"mode": "single", "python": "/opt/venv/bin/python", "worker_program": "w.py",
+                                 "single": {"host": "n1", "address": "10.0.0.1", "servers": ["n1"],
+                                            "workers": ["n2", "n3"]}})
+    assert [(p["name"], p["host"]) for p in processes] == [("scheduler", "n1"), ("server0", "n1"),
+                                                           ("worker0", "n2"), ("worker1", "n3")]
+    assert processes[0]["program"] == '/opt/venv/bin/python -c "import mxnet"'
+    assert processes[3]["program"] == "w.py --data-slice-idx 1"
+    assert processes[3]["env"]["DMLC_NUM_WORKER"] == "2"
 
 
 def test_single_tier_dist_sync():
@@ -87,11 +120,26 @@ def test_single_tier_dist_sync():
     ({**PSEUDO, "parties": []}, "there are no parties besides the central one"),
     ({**PSEUDO, "parties": [{**PSEUDO["parties"][0], "workers": 0}]}, "party A has no worker"),
     ({**PSEUDO, "parties": [PSEUDO["parties"][0], {**PSEUDO["parties"][1], "scheduler_port": 9094}]},
-     "party B's scheduler and party A's scheduler both bind 127.0.0.1:9094, so the workers of one would join"),
+     "party B's scheduler and party A's scheduler both bind port 9094 on localhost"),
     ({**PSEUDO, "parties": [{**PSEUDO["parties"][0], "scheduler_port": 9092}]},
-     "party A's scheduler and the global scheduler both bind 127.0.0.1:9092"),
+     "party A's scheduler and the global scheduler both bind port 9092 on localhost"),
+    # Every address differs, yet one host: ps-lite binds the port on every interface.
+    ({**PSEUDO, "parties": [{**PSEUDO["parties"][0], "address": "10.0.0.2", "scheduler_port": 9093}]},
+     "party A's scheduler and the central party's scheduler both bind port 9093 on localhost"),
+    ({**MULTI, "parties": [{**MULTI["parties"][0], "address": "172.17.33.2"}, MULTI["parties"][1]]},
+     "party A's scheduler runs on host-b but its address 172.17.33.2 belongs to host-c, so its servers and "
+     "workers would dial host-c (party B's scheduler) instead; fix: set the address of party A to an address of "
+     "host-b (10.1.1.29, 172.17.29.0/24)"),
+    ({**MULTI, "parties": [{**MULTI["parties"][0], "address": "192.0.2.7"}, MULTI["parties"][1]]},
+     "party A's scheduler runs on host-b but its address 192.0.2.7 is none of host-b's"),
+    ({**MULTI, "central": {**MULTI["central"], "global_address": "127.0.0.1"}},
+     "the global scheduler is at 127.0.0.1 but its members on host-b, host-c cannot reach host-a's loopback; "
+     "fix: set central.global_address"),
+    ({"mode": "single", "single": {"host": "n1", "workers": ["n2", "n3"]}},
+     "the scheduler is at 127.0.0.1 but its members on n2, n3 cannot reach n1's loopback"),
     ({**PSEUDO, "parties": [PSEUDO["parties"][0], PSEUDO["parties"][0]]}, "two parties are named A"),
-    ({"mode": "single", "single": {"servers": 1, "workers": 0}}, "the single-tier cluster has 0 workers"),
+    ({"mode": "single", "single": {"servers": 1, "workers": 0}}, "the single-tier cluster has no worker"),
+    ({**PSEUDO, "central": {**PSEUDO["central"], "global_servers": []}}, "the central party has no global server"),
 ])
 def test_inconsistent_topologies_fail_with_the_fix(topology, problem):
     problems = geomx_topology_problems(topology)
