@@ -1,0 +1,39 @@
+"""A dist_sync smoke job for an MXNet KVStore cluster: proves that every worker reaches the servers and
+that the servers aggregate. Worker k pushes k+1 everywhere; after the synchronous round every worker must
+pull the same sum, 1 + 2 + ... + N. Each worker writes what it pulled as JSON and fails on a wrong value.
+
+Run by the parameter_server role as a worker program; the DMLC_* environment comes from its unit.
+"""
+
+import argparse
+import json
+import os
+
+import mxnet as mx
+
+KEY = 3
+SHAPE = (2, 3)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-slice-idx", type=int, default=0, help="accepted as a training script would")
+    parser.add_argument("--result", required=True, help="where to write the JSON result")
+    args = parser.parse_args()
+
+    kv = mx.kv.create("dist_sync")
+    kv.init(KEY, mx.nd.zeros(SHAPE))
+    kv.push(KEY, mx.nd.ones(SHAPE) * (kv.rank + 1))
+    pulled = mx.nd.zeros(SHAPE)
+    kv.pull(KEY, out=pulled)
+    values = sorted({float(v) for v in pulled.asnumpy().flatten()})
+    expected = kv.num_workers * (kv.num_workers + 1) / 2
+    result = {"rank": kv.rank, "num_workers": kv.num_workers, "data_slice": args.data_slice_idx,
+              "pulled": values, "expected": expected, "host": os.uname().nodename}
+    with open(args.result, "w", encoding="utf-8") as handle:
+        json.dump(result, handle)
+    return 0 if values == [expected] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
