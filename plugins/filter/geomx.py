@@ -239,6 +239,30 @@ def _two_tier(topology: dict) -> list[dict]:
     return processes
 
 
+def geomx_with_addresses(topology: dict, host_addresses: dict) -> dict:
+    """The topology with every scheduler address it leaves out taken from its host (the first of that host's
+    addresses, its cluster address), and host_addresses set for the address checks."""
+    resolved = {**topology, "host_addresses": {**host_addresses, **(topology.get("host_addresses") or {})}}
+
+    def with_address(group: dict) -> dict:
+        entries = host_addresses.get(group.get("host", "localhost")) or []
+        return group if "address" in group or not entries else {**group, "address": entries[0]}
+
+    for key in ("central", "single"):
+        if isinstance(topology.get(key), dict):
+            resolved[key] = with_address(topology[key])
+    if isinstance(topology.get("parties"), list):
+        resolved["parties"] = [with_address(p) if isinstance(p, dict) else p for p in topology["parties"]]
+    return resolved
+
+
+def geomx_hosts(topology: dict) -> list[str]:
+    """Every host the topology places a process on."""
+    schedulers = _schedulers(topology) if topology.get("central") or topology.get("mode") == "single" else []
+    return sorted({s["host"] for s in schedulers} | {h for s in schedulers for h in s["members"]})
+
+
 class FilterModule:
     def filters(self):
-        return {"geomx_processes": geomx_processes, "geomx_topology_problems": geomx_topology_problems}
+        return {"geomx_processes": geomx_processes, "geomx_topology_problems": geomx_topology_problems,
+                "geomx_with_addresses": geomx_with_addresses, "geomx_hosts": geomx_hosts}

@@ -2,7 +2,12 @@
 (scripts/cpu/run_vanilla_hips.sh: 12 processes on 127.0.0.1), and the inconsistent topologies."""
 
 import pytest
-from ansible_collections.gymfleet.cluster.plugins.filter.geomx import geomx_processes, geomx_topology_problems
+from ansible_collections.gymfleet.cluster.plugins.filter.geomx import (
+    geomx_hosts,
+    geomx_processes,
+    geomx_topology_problems,
+    geomx_with_addresses,
+)
 
 PSEUDO = {
     "interface": "eth0", "verbose": 1, "worker_program": "python cnn.py --cpu",
@@ -150,3 +155,23 @@ def test_inconsistent_topologies_fail_with_the_fix(topology, problem):
 
 def test_a_sound_topology_has_no_problem():
     assert geomx_topology_problems(PSEUDO) == []
+
+
+def test_addresses_come_from_the_inventory_unless_given():
+    addresses = {"host-a": ["10.1.1.34", "172.17.34.0/24"], "host-b": ["10.1.1.29"], "host-c": ["10.1.1.33"]}
+    topology = {"central": {"host": "host-a", "global_servers": 1},
+                "parties": [{"name": "A", "host": "host-b", "scheduler_port": 9094, "workers": 2},
+                            {"name": "B", "host": "host-c", "address": "172.17.33.2", "scheduler_port": 9095,
+                             "workers": ["host-c", "host-b"]}]}
+    resolved = geomx_with_addresses(topology, addresses)
+    assert resolved["central"]["address"] == "10.1.1.34" and resolved["parties"][0]["address"] == "10.1.1.29"
+    assert resolved["parties"][1]["address"] == "172.17.33.2"
+    assert resolved["host_addresses"] == addresses
+    assert geomx_hosts(resolved) == ["host-a", "host-b", "host-c"]
+    # 172.17.33.2 is not known to be host-c's (no bridge subnet given): named with the fix.
+    assert "party B's scheduler runs on host-c but its address 172.17.33.2 is none of host-c's" in (
+        geomx_topology_problems(resolved)[0])
+    env = {p["name"]: p["env"] for p in geomx_processes(geomx_with_addresses(
+        topology, {**addresses, "host-c": ["10.1.1.33", "172.17.33.0/24"]}))}
+    assert env["global-server0"]["DMLC_PS_GLOBAL_ROOT_URI"] == "10.1.1.34"
+    assert env["B-worker1"]["DMLC_PS_ROOT_URI"] == "172.17.33.2"
