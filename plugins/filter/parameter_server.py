@@ -1,0 +1,26 @@
+"""How the parameter_server role turns the processes of geomx_processes into systemd units on one host."""
+
+from __future__ import annotations
+
+import re
+
+
+def parameter_server_units(processes: list, prefix: str, interface: str) -> list[dict]:
+    """Each process with its unit name and its environment file's text; DMLC_INTERFACE set to this host's."""
+    units = []
+    for process in processes:
+        name = prefix + re.sub(r"[^A-Za-z0-9_.-]", "-", process["name"])
+        env = {**process["env"], "DMLC_INTERFACE": interface} if interface else dict(process["env"])
+        units.append({**process, "env": env, "unit": f"{name}.service", "env_file_name": f"{name}.env",
+                      "env_text": "".join(f"{key}={value}\n" for key, value in sorted(env.items()))})
+    return units
+
+
+def host_address_entries(hostvars: dict) -> list[str]:
+    """A host's cluster address, then its Docker bridge subnet, as far as the inventory knows them."""
+    return [entry for entry in (hostvars.get("cluster_address"), hostvars.get("docker_bridge_subnet")) if entry]
+
+
+class FilterModule:
+    def filters(self):
+        return {"parameter_server_units": parameter_server_units, "host_address_entries": host_address_entries}
