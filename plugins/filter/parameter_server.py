@@ -6,12 +6,20 @@ import re
 
 
 def parameter_server_units(processes: list, prefix: str, interface: str) -> list[dict]:
-    """Each process with its unit name and its environment file's text; DMLC_INTERFACE set to this host's."""
+    """Each process with its unit name, its environment file's text and, for a scheduler, the address and port
+    it listens on; DMLC_INTERFACE set to this host's."""
     units = []
     for process in processes:
         name = prefix + re.sub(r"[^A-Za-z0-9_.-]", "-", process["name"])
         env = {**process["env"], "DMLC_INTERFACE": interface} if interface else dict(process["env"])
+        # Where a scheduler listens: the global scheduler on the global root, a local one on its root.
+        listen = ""
+        if process["kind"] == "global_scheduler":
+            listen = f"{env['DMLC_PS_GLOBAL_ROOT_URI']} {env['DMLC_PS_GLOBAL_ROOT_PORT']}"
+        elif process["kind"] == "scheduler":
+            listen = f"{env['DMLC_PS_ROOT_URI']} {env['DMLC_PS_ROOT_PORT']}"
         units.append({**process, "env": env, "unit": f"{name}.service", "env_file_name": f"{name}.env",
+                      "listen": listen,
                       "env_text": "".join(f"{key}={value}\n" for key, value in sorted(env.items()))})
     return units
 

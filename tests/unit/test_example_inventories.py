@@ -95,7 +95,8 @@ def test_ray_example_layout(name, head, workers, gpus):
 
 def test_every_example_is_tested():
     assert {p.stem for p in EXAMPLES} == {"omniboxes-2x112", "omniboxes-5x100", "omniboxes-dedicated-master",
-                                           "omniboxes-advertise", "ray-rllib-5gpu", "real-ray", "openenv-3node"}
+                                           "omniboxes-advertise", "ray-rllib-5gpu", "real-ray", "openenv-3node",
+                                           "geomx-pseudo-distributed", "geomx-3host"}
 
 
 def test_openenv_example_layout():
@@ -103,3 +104,42 @@ def test_openenv_example_layout():
     assert listing["openenv_envoy"]["hosts"] == ["envoy-node"]
     assert sorted(listing["openenv_worker"]["hosts"]) == ["env-node1", "env-node2"]
     assert {listing["_meta"]["hostvars"][h]["openenv_workers"] for h in listing["openenv_worker"]["hosts"]} == {48}
+
+
+GEOMX_CHECK = """
+- name: Every process of an example, as the parameter_server role computes them
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Stand in for the cluster_address and docker_bridge roles
+      ansible.builtin.set_fact:
+        cluster_address: "{{ ansible_host }}"
+        docker_bridge_subnet: "172.17.{{ ansible_host.split('.') | last }}.0/24"
+    - name: Write the processes
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        mode: "0600"
+        content: "{{ parameter_server_topology | gymfleet.cluster.geomx_with_addresses(dict(groups.all | zip(
+                 groups.all | map('extract', hostvars) | map('gymfleet.cluster.host_address_entries'))))
+                 | gymfleet.cluster.geomx_processes | to_json }}"
+      run_once: true
+"""
+
+
+@pytest.mark.parametrize(("name", "hosts", "global_uri"), [
+    ("geomx-pseudo-distributed", {"geomx-box"}, "127.0.0.1"),
+    ("geomx-3host", {"host-a", "host-b", "host-c"}, "10.1.1.34"),
+])
+def test_geomx_examples_are_the_guides_twelve_processes(name, hosts, global_uri, tmp_path):
+    playbook = tmp_path / "processes.yml"
+    playbook.write_text(GEOMX_CHECK)
+    out = tmp_path / "processes.json"
+    proc = run("ansible-playbook", "-i", f"inventories/examples/{name}.yml", "-c", "local", "-e", f"out={out}",
+               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    processes = json.loads(out.read_text())
+    assert len(processes) == 12
+    assert {p["host"] for p in processes} == hosts
+    servers = [p for p in processes if p["kind"] == "server"]
+    assert {p["env"]["DMLC_PS_GLOBAL_ROOT_URI"] for p in servers} == {global_uri}
+    assert sorted(p["program"].split()[-1] for p in processes if p["kind"] == "worker") == ["0", "1", "2", "3"]
