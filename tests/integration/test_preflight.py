@@ -222,3 +222,57 @@ def test_bad_openenv_inventories_fail_preflight(lab, tmp_path, envoy, workers, g
 def test_a_clean_openenv_inventory_passes(lab, tmp_path):
     proc = playbook(PREFLIGHT, lab, "-i", str(openenv_inventory(tmp_path, [NODE1], [NODE1, NODE2])))
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def geomx_inventory(tmp_path, bridges, parameter_servers, group_vars=None, host_vars=None):
+    """Bridges and a single-tier job over the lab's two hosts: node1 schedules and serves, node2 works."""
+    topology = {"mode": "single", "single": {"host": NODE1, "servers": [NODE1], "workers": [NODE2]}}
+    group = {"parameter_server_topology": topology, **(group_vars or {})}
+    path = tmp_path / "geomx.yml"
+    path.write_text(json.dumps({"all": {"vars": group, "children": {
+        "docker_bridge": {"hosts": {h: (host_vars or {}).get(h, {}) for h in bridges}},
+        "parameter_server": {"hosts": {h: (host_vars or {}).get(h, {}) for h in parameter_servers}}}}}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("bridges", "parameter_servers", "group_vars", "host_vars", "expected"),
+    [
+        ([NODE1, NODE2], [], {"docker_bridge_bip": "172.17.34.1/24"}, {},
+         [f"hosts {NODE1} and {NODE2}: bridge subnets 172.17.34.0/24 and 172.17.34.0/24 overlap",
+          "fix: give each host its own docker_bridge_bip"]),
+        ([NODE1], [], {}, {NODE1: {"docker_bridge_bip": "172.18.0.1/24"}},
+         [f"host {NODE1}: docker_bridge_bip 172.18.0.1/24 is outside docker_bridge_supernet 172.17.0.0/16"]),
+        ([NODE1], [], {"snat_supernet": "172.18.0.0/16"}, {},
+         [f"host {NODE1}: subnet 172.17.", "is outside snat_supernet 172.18.0.0/16"]),
+        ([], [NODE1], {}, {},
+         [f"host {NODE2}: parameter_server_topology places processes on it but it is not in group parameter_server"]),
+        ([NODE1, NODE2], [NODE1, NODE2],
+         {"parameter_server_topology": {"mode": "single", "single": {
+             "host": NODE1, "address": "172.17.0.2", "workers": [NODE2]}},
+          "docker_bridge_bip_pattern": "172.17.{n}.1/24"}, {NODE2: {"docker_bridge_index": 0}},
+         ["parameter_server_topology: the scheduler runs on", f"but its address 172.17.0.2 belongs to {NODE2}",
+          "fix: set single.address to an address of"]),
+        ([], [NODE1, NODE2], {"parameter_server_topology": {"mode": "single", "single": {
+             "host": NODE1, "address": "127.0.0.1", "workers": [NODE2]}}}, {},
+         [f"the scheduler is at 127.0.0.1 but its members on {NODE2} cannot reach {NODE1}'s loopback"]),
+        ([], [NODE1, NODE2], {"parameter_server_topology": {"central": {"host": NODE1}, "parties": [
+            {"name": "A", "host": NODE2, "scheduler_port": 9094, "workers": 0}]}}, {},
+         ["parameter_server_topology: party A has no worker; fix: give it at least one"]),
+    ],
+    ids=["overlapping-bridges", "bridge-outside-supernet", "snat-outside-supernet", "host-not-in-group",
+         "scheduler-at-another-host", "loopback-scheduler", "party-without-workers"],
+)
+def test_bad_geomx_inventories_fail_preflight(lab, tmp_path, bridges, parameter_servers, group_vars, host_vars,
+                                              expected):
+    proc = playbook(PREFLIGHT, lab, "-i", str(geomx_inventory(tmp_path, bridges, parameter_servers, group_vars,
+                                                                host_vars)))
+    text = " ".join(failure_lines(proc).split())
+    assert proc.returncode != 0
+    for fragment in expected:
+        assert fragment in text, failure_lines(proc)[-3000:]
+
+
+def test_a_clean_geomx_inventory_passes(lab, tmp_path):
+    proc = playbook(PREFLIGHT, lab, "-i", str(geomx_inventory(tmp_path, [NODE1, NODE2], [NODE1, NODE2])))
+    assert proc.returncode == 0, proc.stdout[-3000:]
