@@ -23,8 +23,10 @@ def _source(address: str) -> str:
     return str(network)
 
 
-def firewall_rules(ports: list, sources: list, action: str = "DROP") -> list[str]:
+def firewall_rules(ports: list, sources: list, action: str = "DROP", interface: str = "") -> list[str]:
     """Rules that let sources and loopback reach ports and apply action to everyone else.
+
+    interface: when set, sources are let in only through it (such as tailscale0).
 
     ports: dicts with `ports` (a port or [first, last]) and optional `proto` (tcp, the default, or udp).
     sources: IPv4 addresses or networks. Duplicates in either are merged; the order is stable.
@@ -46,7 +48,8 @@ def firewall_rules(ports: list, sources: list, action: str = "DROP") -> list[str
         for start in range(0, len(specs), MULTIPORT_ENTRIES):
             match = f"-p {proto} -m multiport --dports {','.join(specs[start:start + MULTIPORT_ENTRIES])}"
             rules.append(f"-i lo {match} -j ACCEPT")
-            rules += [f"-s {source} {match} -j ACCEPT" for source in allowed]
+            via = f"-i {interface} " if interface else ""
+            rules += [f"{via}-s {source} {match} -j ACCEPT" for source in allowed]
             reject = " --reject-with tcp-reset" if action == "REJECT" and proto == "tcp" else ""
             rules.append(f"{match} -j {action}{reject}")
     return rules

@@ -162,3 +162,11 @@ def test_omniboxes_topology_registering_workers_must_differ():
     assert len(problems) == 2
     assert problems[0].startswith("hosts b and c share the OmniBoxes registry hostname same; fix:")
     assert problems[1].startswith("hosts b and c share the OmniBoxes node URL http://10.0.0.9:8080; fix:")
+
+
+def test_firewall_rules_through_one_interface():
+    from ansible_collections.gymfleet.cluster.plugins.filter.firewall import firewall_rules
+    assert firewall_rules([{"ports": 6379}], ["100.64.0.7"], "DROP", "tailscale0") == [
+        "-i lo -p tcp -m multiport --dports 6379 -j ACCEPT",
+        "-i tailscale0 -s 100.64.0.7/32 -p tcp -m multiport --dports 6379 -j ACCEPT",
+        "-p tcp -m multiport --dports 6379 -j DROP"]
