@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from gymfleet.errors import GymfleetError
 from gymfleet.lab.hosts import CONNECTIONS
+from gymfleet.runner import project_root
 
 DEFAULT_LAB = "gymfleet"
 
@@ -22,15 +25,6 @@ class _Parser(argparse.ArgumentParser):
 
 def _log(message: str) -> None:
     print(f"gymfleet: {message}", file=sys.stderr, flush=True)
-
-
-def project_root(start: Path | None = None) -> Path | None:
-    """The checkout that holds galaxy.yml and ansible.cfg, searching upwards from start (cwd)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "galaxy.yml").is_file() and (folder / "ansible.cfg").is_file():
-            return folder
-    return None
 
 
 def lab_inventory_root() -> Path:
@@ -75,8 +69,45 @@ def build_parser() -> argparse.ArgumentParser:
     lab_down = lab_cmds.add_parser("down", help="remove a lab's containers, network and inventory")
     lab_down.add_argument("--name", default=DEFAULT_LAB)
     lab_cmds.add_parser("status", help="list labs and the state of their hosts")
+    lab_stack = lab_cmds.add_parser("stack", help="lay the whole gymfleet stack over a lab's hosts (for make demo)")
+    lab_stack.add_argument("--name", default=DEFAULT_LAB)
+    lab_stack.add_argument("--omniboxes", type=Path, metavar="PATH",
+                           help="a microsoft/webgym checkout: deploy the real OmniBoxes instead of the test double")
     lab_cmds.add_parser("image", help="build the lab image if its recipe changed, print its tag")
+    for name, summary in PLAYBOOK_COMMANDS.items():
+        _playbook_options(commands.add_parser(name, help=summary), status=name == "status")
+    run = commands.add_parser("run", help="run another of the collection's playbooks by name (start, ray_upgrade, ...)")
+    run.add_argument("playbook", help="playbook name, as in playbooks/<name>.yml")
+    _playbook_options(run, status=False)
     return parser
+
+
+PLAYBOOK_COMMANDS = {
+    "deploy": "install and start everything the inventory names (idempotent)",
+    "restart": "restart the services cleanly, in dependency order",
+    "stop": "stop every service gymfleet runs",
+    "status": "one table per system: health gathered from every host",
+    "flush-restart": "OmniBoxes: flush the pools and the registry, restart, verify",
+    "preflight": "validate the inventory without changing any host",
+}
+
+
+def _playbook_options(parser: argparse.ArgumentParser, status: bool) -> None:
+    parser.add_argument("-i", "--inventory", action="append", metavar="INVENTORY",
+                        help="inventory file or directory; repeat to combine (default: ansible.cfg's)")
+    parser.add_argument("--limit", metavar="PATTERN", help="only these hosts or groups")
+    parser.add_argument("--tags", metavar="T", action="append", default=[],
+                        help="only tasks with these tags (comma-separated or repeated)")
+    parser.add_argument("-e", "--extra-vars", metavar="KEY=VALUE", action="append", default=[],
+                        help="set a variable (VALUE as JSON when it parses, else text), or @FILE")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    if status:
+        parser.add_argument("--watch", nargs="?", type=_positive_int, const=10, metavar="SECONDS",
+                            help="refresh every SECONDS (default 10) until Ctrl-C")
+    else:
+        parser.add_argument("--check", action="store_true", help="report what would change, change nothing")
+        parser.add_argument("--diff", action="store_true", help="show the changes to files")
 
 
 def _lab(args) -> int:
@@ -85,8 +116,16 @@ def _lab(args) -> int:
     if args.lab_command == "up":
         hosts.validate_name(args.name)
         hosts.validate_nodes(args.nodes)
-    elif args.lab_command == "down":
+    elif args.lab_command in ("down", "stack"):
         hosts.validate_name(args.name)
+    if args.lab_command == "stack":
+        from gymfleet.lab import stack
+        from gymfleet.runner import collection_root
+
+        double = collection_root() / "tests" / "doubles" / "omniboxes"
+        path = stack.write_stack(lab_inventory_root() / args.name, double, args.omniboxes)
+        print(f"lab {args.name}: the whole stack is laid out in {path}")
+        return 0
     engine.ensure_engine(_log, _state_dir())
     if args.lab_command == "image":
         print(image.ensure_image(_log))
@@ -116,18 +155,118 @@ def _lab(args) -> int:
     return 0
 
 
+def _default_inventory() -> list[str]:
+    """ansible.cfg's inventory, relative to the checkout, which is what ansible-playbook would use."""
+    import configparser
+
+    from gymfleet.runner import collection_root
+
+    root = collection_root()
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(root / "ansible.cfg")
+    inventory = config.get("defaults", "inventory", fallback="inventories/lab/gymfleet")
+    return [str(root / part.strip()) for part in inventory.split(",") if part.strip()]
+
+
+def _summary(result, title: str) -> str:
+    from gymfleet.progress import clock
+
+    statuses = [host.status for host in result.hosts.values()]
+    counts = f"{len(statuses)} hosts: " + ", ".join(
+        f"{statuses.count(status)} {status}" for status in ("ok", "changed", "failed", "unreachable"))
+    verdict = {"successful": "done", "failed": "FAILED", "canceled": "INTERRUPTED"}.get(result.status, result.status)
+    lines = [f"{title}: {verdict} in {clock(result.elapsed)}; {result.tasks} tasks, {result.changed} changes"
+             f"{' (check mode: nothing was changed)' if result.check else ''}; {counts}"]
+    lines += [f"  {failure.line()}" for failure in result.failures]
+    unreachable = sorted({failure.host for failure in result.failures if failure.unreachable})
+    if unreachable:
+        lines.append(f"  fix for {', '.join(unreachable)}: check that the host is up and that Ansible can log in "
+                     "(ansible_host, ansible_user, the SSH key), e.g. `ansible -m ping HOST -i INVENTORY`")
+    if result.message:
+        lines.append(f"  {result.message}")
+    return "\n".join(lines)
+
+
+def _exit_code(result) -> int:
+    return {"successful": 0, "canceled": 130}.get(result.status, 1)
+
+
+def _playbook(args) -> int:
+    from gymfleet.progress import Display
+    from gymfleet.runner import RunRequest, parse_extravars, run_playbook
+
+    name = args.playbook if args.command == "run" else args.command
+    request = RunRequest(
+        playbook=name, inventory=args.inventory or _default_inventory(), limit=args.limit,
+        tags=[tag.strip() for value in args.tags for tag in value.split(",") if tag.strip()],
+        extravars=parse_extravars(args.extra_vars), check=getattr(args, "check", False),
+        diff=getattr(args, "diff", False),
+    )
+    if name == "status":
+        return _status(args, request)
+    display = Display(name, live=False if args.plain else None)
+    display.start()
+    try:
+        result, _ = run_playbook(request, on_event=display.event, state=display.state)
+    finally:
+        display.finish()
+    print(json.dumps(result.to_dict(), indent=2) if args.json else _summary(result, name))
+    return _exit_code(result)
+
+
+def _status(args, request) -> int:
+    from gymfleet.progress import Display
+    from gymfleet.runner import run_playbook
+    from gymfleet.status import report_from_run
+
+    while True:
+        # While watching, the table is the display; a progress block would only flicker above it.
+        display = Display("status", live=False if args.plain else None)
+        quiet = args.watch is not None or args.json
+        if not quiet:
+            display.start()
+        try:
+            result, state = run_playbook(request, on_event=None if quiet else display.event, state=display.state)
+        finally:
+            if not quiet:
+                display.finish()
+        if result.status == "canceled":
+            print(_summary(result, "status"), file=sys.stderr)
+            return 0 if args.watch is not None else 130
+        report = report_from_run(result, state)
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2), flush=True)
+        else:
+            if args.watch is not None and sys.stdout.isatty():
+                print("\x1b[H\x1b[2J", end="")
+            print(report.render())
+            if result.failures or result.message:
+                print(_summary(result, "status"))
+        if args.watch is None:
+            return 0 if report.healthy else 1
+        print(f"\n{time.strftime('%H:%M:%S')}: next refresh in {args.watch} s (Ctrl-C ends)", flush=True)
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "lab":
             return _lab(args)
+        return _playbook(args)
     except GymfleetError as exc:
         print(f"gymfleet: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("gymfleet: interrupted", file=sys.stderr)
         return 130
-    return 2
+    except BrokenPipeError:
+        # The reader went away (`| head`); nothing more to say to it.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 1
 
 
 if __name__ == "__main__":

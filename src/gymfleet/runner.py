@@ -1,0 +1,301 @@
+"""Run the collection's playbooks through ansible-runner's Python API.
+
+Everything a person can get wrong (inventory, limit, tags, playbook name, -e syntax) is checked here
+first, with one-line errors, before ansible-runner starts and before any host is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gymfleet.errors import GymfleetError
+from gymfleet.events import RunResult, RunState
+
+EventHandler = Callable[[dict], object]
+
+# Tags Ansible itself gives meaning to; they are valid whatever the playbook's tasks are tagged with.
+SPECIAL_TAGS = {"all", "always", "never", "tagged", "untagged"}
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The checkout that holds galaxy.yml and ansible.cfg, searching upwards from start (cwd)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "galaxy.yml").is_file() and (folder / "ansible.cfg").is_file():
+            return folder
+    return None
+
+
+def collection_root() -> Path:
+    """Where the playbooks are: $GYMFLEET_HOME, else the checkout around the current directory."""
+    if os.environ.get("GYMFLEET_HOME"):
+        root = Path(os.environ["GYMFLEET_HOME"])
+        if not (root / "playbooks").is_dir():
+            raise GymfleetError(f"GYMFLEET_HOME={root} holds no playbooks/; fix: point it at a gymfleet checkout")
+        return root
+    root = project_root()
+    if root is None:
+        raise GymfleetError(
+            "no gymfleet checkout here (no galaxy.yml and ansible.cfg in this directory or above); "
+            "fix: cd into the checkout or set GYMFLEET_HOME to it"
+        )
+    return root
+
+
+def playbook_names(root: Path) -> list[str]:
+    return sorted(path.stem for path in (root / "playbooks").glob("*.yml"))
+
+
+def playbook_path(root: Path, name: str) -> Path:
+    path = root / "playbooks" / f"{name.replace('-', '_')}.yml"
+    if not path.is_file():
+        raise GymfleetError(
+            f"unknown playbook {name!r}; fix: use one of {', '.join(playbook_names(root))}"
+        )
+    return path
+
+
+def parse_extravars(pairs: list[str]) -> dict:
+    """-e KEY=VALUE (VALUE parsed as JSON when it is JSON, else kept as text), or -e @file.json|yml."""
+    import yaml
+
+    extravars: dict = {}
+    for pair in pairs:
+        if pair.startswith("@"):
+            path = Path(pair[1:])
+            try:
+                loaded = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError) as exc:
+                raise GymfleetError(f"-e {pair}: cannot read it ({exc.__class__.__name__}); fix: name a YAML or "
+                                    "JSON file of variables") from None
+            if not isinstance(loaded, dict):
+                raise GymfleetError(f"-e {pair}: the file must hold a mapping of variables")
+            extravars.update(loaded)
+            continue
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise GymfleetError(f"-e {pair!r}: expected KEY=VALUE with a variable name as KEY, or @FILE")
+        try:
+            extravars[key] = json.loads(value)
+        except ValueError:
+            extravars[key] = value
+    return extravars
+
+
+@dataclass
+class Inventory:
+    """The parsed inventory: which hosts exist and which groups they are in."""
+
+    sources: list[str]
+    hosts: list[str]
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    def members(self, group: str) -> list[str]:
+        return self.groups.get(group, [])
+
+
+def _inventory_error(source: str, stderr: str) -> str:
+    reason = re.search(r"(YAML parsing failed: [^\n]*|Syntax Error[^\n]*|Invalid [^\n]*)", stderr)
+    origin = re.search(r"Origin: ([^\s<][^\n]*)", stderr)
+    detail = reason.group(1).rstrip(".") if reason else "no inventory plugin could read it"
+    where = f" at {origin.group(1)}" if origin else ""
+    return f"inventory {source}: cannot be parsed: {detail}{where}; fix: correct the file (ansible-inventory -i " \
+           f"{source} --list shows the same error)"
+
+
+def load_inventory(sources: list[str], root: Path) -> Inventory:
+    import ansible_runner
+
+    for source in sources:
+        if not Path(source).exists():
+            raise GymfleetError(
+                f"inventory {source}: no such file or directory; fix: pass -i with an inventory file or directory "
+                "(a lab's is inventories/lab/<name>, written by `gymfleet lab up`)"
+            )
+    with tempfile.TemporaryDirectory(prefix="gymfleet-inventory-") as private:
+        out, err = ansible_runner.get_inventory(
+            action="list", inventories=[str(Path(s).resolve()) for s in sources], response_format="json",
+            quiet=True, private_data_dir=private, envvars=_ansible_env(root),
+        )
+    failed = re.search(r"Failed to parse|Unable to parse|No inventory was parsed", err or "")
+    if failed or not isinstance(out, dict):
+        raise GymfleetError(_inventory_error(" ".join(sources), err or ""))
+    groups: dict[str, list[str]] = {}
+
+    def collect(group: str) -> list[str]:
+        if group in groups:
+            return groups[group]
+        entry = out.get(group, {})
+        members = list(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            members += [host for host in collect(child) if host not in members]
+        groups[group] = members
+        return members
+
+    hosts = collect("all")
+    for group in out:
+        if group != "_meta":
+            collect(group)
+    if not hosts:
+        raise GymfleetError(f"inventory {' '.join(sources)}: it names no host; fix: add hosts under all:")
+    return Inventory(sources=sources, hosts=hosts, groups=groups)
+
+
+def check_limit(inventory: Inventory, limit: str | None) -> None:
+    """Refuse a --limit that matches no host, with the names that do exist (plain names and groups only)."""
+    if not limit:
+        return
+    patterns = [part.lstrip("&!") for part in re.split(r"[,:]", limit) if part]
+    plain = [p for p in patterns if not re.search(r"[*?~\[]", p)]
+    known = set(inventory.hosts) | set(inventory.groups)
+    unknown = [p for p in plain if p not in known]
+    if unknown:
+        raise GymfleetError(
+            f"--limit {limit}: no host or group named {', '.join(unknown)} in {' '.join(inventory.sources)}; "
+            f"fix: use a host or group of the inventory (hosts: {', '.join(inventory.hosts[:6])}"
+            f"{', ...' if len(inventory.hosts) > 6 else ''})"
+        )
+
+
+def _ansible_env(root: Path) -> dict[str, str]:
+    return {
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+    }
+
+
+def _list_tasks(root: Path, playbook: Path, inventory: Inventory, limit: str | None) -> list[set[str]]:
+    """The tags of every task `--list-tasks` shows (dynamic includes add more tasks at run time)."""
+    import ansible_runner
+
+    with tempfile.TemporaryDirectory(prefix="gymfleet-list-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private, project_dir=str(root), playbook=str(playbook),
+            inventory=[str(Path(s).resolve()) for s in inventory.sources], limit=limit, cmdline="--list-tasks",
+            quiet=True, envvars=_ansible_env(root),
+        )
+        text = runner.stdout.read()
+    tasks = []
+    for line in text.splitlines():
+        found = re.search(r"\tTAGS: \[(.*)\]\s*$", line)
+        if found and not line.lstrip().startswith("play #"):
+            tasks.append({tag.strip() for tag in found.group(1).split(",") if tag.strip()})
+    return tasks
+
+
+def selected(task_tags: set[str], tags: list[str]) -> bool:
+    """Whether a task runs under --tags (Ansible's rules for always and never, without skip-tags)."""
+    if not tags or "all" in tags:
+        return "never" not in task_tags or bool(task_tags & set(tags))
+    return bool(task_tags & (set(tags) | {"always"})) or ("untagged" in tags and not task_tags) or (
+        "tagged" in tags and bool(task_tags))
+
+
+def _estimate_path(playbook: Path, inventory: Inventory, limit: str | None, tags: list[str]) -> Path:
+    key = json.dumps([str(playbook), sorted(inventory.hosts), limit, sorted(tags)])
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gymfleet" / "task-counts"
+    return cache / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunRequest:
+    playbook: str
+    inventory: list[str]
+    limit: str | None = None
+    tags: list[str] = field(default_factory=list)
+    extravars: dict = field(default_factory=dict)
+    check: bool = False
+    diff: bool = False
+    verbosity: int = 0
+
+
+def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
+                 state: RunState | None = None, root: Path | None = None) -> tuple[RunResult, RunState]:
+    """Validate, then run one playbook; every event goes to `state` and then to `on_event`.
+
+    Ctrl-C (SIGINT) cancels the run through ansible-runner (the ansible-playbook process is ended), and the
+    result says so with status "canceled"; it is not raised as KeyboardInterrupt.
+    """
+    import ansible_runner
+
+    root = root or collection_root()
+    playbook = playbook_path(root, request.playbook)
+    inventory = load_inventory(request.inventory, root)
+    check_limit(inventory, request.limit)
+    state = state or RunState()
+    estimate_file = _estimate_path(playbook, inventory, request.limit, request.tags)
+    if request.tags or not estimate_file.is_file():
+        listed = _list_tasks(root, playbook, inventory, request.limit)
+        known_tags = set().union(*listed)
+        unknown = [tag for tag in request.tags if tag not in known_tags | SPECIAL_TAGS]
+        if unknown:
+            raise GymfleetError(
+                f"--tags {','.join(unknown)}: no task of {request.playbook} has that tag; fix: use one of "
+                f"{', '.join(sorted(known_tags - SPECIAL_TAGS))}"
+            )
+        state.expected_tasks = sum(selected(task_tags, request.tags) for task_tags in listed)
+    if estimate_file.is_file():
+        state.expected_tasks = int(estimate_file.read_text() or 0)
+
+    cancelled = threading.Event()
+
+    def on_sigint(signum, frame):
+        cancelled.set()
+
+    def handler(event: dict) -> bool:
+        state.feed(event)
+        if on_event is not None:
+            on_event(event)
+        return True
+
+    cmdline = []
+    if request.check:
+        cmdline.append("--check")
+    if request.diff:
+        cmdline.append("--diff")
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() \
+        else None
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="gymfleet-run-") as private:
+            runner = ansible_runner.run(
+                private_data_dir=private, project_dir=str(root), playbook=str(playbook),
+                inventory=[str(Path(s).resolve()) for s in request.inventory], limit=request.limit,
+                tags=",".join(request.tags) or None, extravars=request.extravars or None,
+                cmdline=" ".join(cmdline) or None, verbosity=request.verbosity or None, quiet=True,
+                envvars=_ansible_env(root), event_handler=handler, cancel_callback=cancelled.is_set,
+            )
+            status, rc = runner.status, runner.rc
+            output = runner.stdout.read() if status == "failed" and not state.tasks_started else ""
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    message = ""
+    if cancelled.is_set():
+        status = "canceled"
+        message = (f"interrupted during {state.current_task or 'start-up'!r}; hosts may be part-way through; "
+                   f"run the same command again to finish")
+    elif status == "failed" and not state.tasks_started:
+        errors = [line for line in output.splitlines() if "ERROR" in line]
+        message = errors[0].split("]: ", 1)[-1] if errors else "ansible-playbook failed before any task ran"
+    elif state.finished and status == "successful":
+        estimate_file.parent.mkdir(parents=True, exist_ok=True)
+        estimate_file.write_text(str(state.tasks_started))
+    result = RunResult(
+        playbook=request.playbook, status=status, rc=rc if rc is not None else 1, check=request.check,
+        elapsed=time.monotonic() - started, tasks=state.tasks_started, hosts=dict(state.hosts),
+        failures=list(state.failures), message=message,
+    )
+    return result, state

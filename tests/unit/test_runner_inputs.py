@@ -1,0 +1,118 @@
+"""Every input a person can get wrong is refused in one line, before ansible-runner starts a playbook."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gymfleet.errors import GymfleetError
+from gymfleet.runner import (
+    RunRequest,
+    check_limit,
+    load_inventory,
+    parse_extravars,
+    playbook_path,
+    run_playbook,
+    selected,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+GYMFLEET = Path(sys.executable).parent / "gymfleet"
+# Hosts that are never contacted: every case below fails before a connection is made.
+INVENTORY = """\
+all:
+  children:
+    cluster:
+      hosts:
+        node-a: {ansible_host: 127.0.0.1, ansible_port: 1}
+        node-b: {ansible_host: 127.0.0.1, ansible_port: 1}
+    redis:
+      hosts:
+        node-a: {}
+"""
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text(INVENTORY)
+    return path
+
+
+def test_extravars():
+    assert parse_extravars(["a=1", "b=text", "c=[1, 2]", 'd={"x": true}', "e="]) == {
+        "a": 1, "b": "text", "c": [1, 2], "d": {"x": True}, "e": ""}
+    with pytest.raises(GymfleetError, match=r"^-e '1x=2': expected KEY=VALUE"):
+        parse_extravars(["1x=2"])
+    with pytest.raises(GymfleetError, match="expected KEY=VALUE"):
+        parse_extravars(["novalue"])
+
+
+def test_extravars_from_a_file(tmp_path):
+    (tmp_path / "vars.yml").write_text("ray_version: '2.59.0'\n")
+    assert parse_extravars([f"@{tmp_path / 'vars.yml'}"]) == {"ray_version": "2.59.0"}
+    (tmp_path / "list.yml").write_text("- 1\n")
+    with pytest.raises(GymfleetError, match="must hold a mapping"):
+        parse_extravars([f"@{tmp_path / 'list.yml'}"])
+    with pytest.raises(GymfleetError, match="cannot read it"):
+        parse_extravars([f"@{tmp_path / 'missing.yml'}"])
+
+
+def test_unknown_playbook_lists_the_known_ones():
+    with pytest.raises(GymfleetError, match=r"unknown playbook 'frob'; fix: use one of deploy, flush_restart, "):
+        playbook_path(ROOT, "frob")
+    assert playbook_path(ROOT, "flush-restart").name == "flush_restart.yml"
+
+
+def test_inventory_missing_and_malformed(tmp_path):
+    with pytest.raises(GymfleetError, match=r"inventory .*nope.yml: no such file or directory; fix: pass -i"):
+        load_inventory([str(tmp_path / "nope.yml")], ROOT)
+    bad = tmp_path / "bad.yml"
+    bad.write_text("all:\n  hosts:\n    a: {x: 1\n")
+    with pytest.raises(GymfleetError, match=r"cannot be parsed: YAML parsing failed: .* at .*bad.yml:\d+:\d+; fix:"):
+        load_inventory([str(bad)], ROOT)
+    empty = tmp_path / "empty.yml"
+    empty.write_text("all:\n  children:\n    cluster: {}\n")
+    with pytest.raises(GymfleetError, match="it names no host"):
+        load_inventory([str(empty)], ROOT)
+
+
+def test_inventory_groups_and_limit(inventory):
+    parsed = load_inventory([str(inventory)], ROOT)
+    assert parsed.hosts == ["node-a", "node-b"]
+    assert parsed.members("redis") == ["node-a"]
+    check_limit(parsed, "redis:&node-a,node-b")
+    check_limit(parsed, "node-*")
+    with pytest.raises(GymfleetError, match=r"--limit node-c: no host or group named node-c .* \(hosts: node-a"):
+        check_limit(parsed, "node-c")
+
+
+def test_unknown_tag_is_refused_with_the_known_ones(inventory):
+    with pytest.raises(GymfleetError, match=r"--tags nosuch: no task of deploy has that tag; fix: use one of .*redis"):
+        run_playbook(RunRequest(playbook="deploy", inventory=[str(inventory)], tags=["redis", "nosuch"]), root=ROOT)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["deploy", "-i", "/nonexistent/inventory.yml"], "no such file or directory"),
+    (["run", "frob"], "unknown playbook 'frob'"),
+    (["stop", "--limit", "node-c"], "no host or group named node-c"),
+    (["restart", "--tags", "nosuch"], "--tags nosuch"),
+    (["deploy", "-e", "=x"], "expected KEY=VALUE"),
+])
+def test_cli_errors_are_one_line(inventory, args, message):
+    if "-i" not in args:
+        args = [*args, "-i", str(inventory)]
+    proc = subprocess.run([str(GYMFLEET), *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gymfleet: error: ") and message in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("task_tags, tags, runs", [
+    (set(), [], True), ({"never"}, [], False), ({"redis"}, ["redis"], True), ({"ray"}, ["redis"], False),
+    ({"always"}, ["redis"], True), ({"never", "debug"}, ["debug"], True), (set(), ["untagged"], True),
+    ({"ray"}, ["tagged"], True), ({"ray"}, ["all"], True),
+])
+def test_which_tasks_a_tag_selects(task_tags, tags, runs):
+    assert selected(task_tags, tags) is runs
