@@ -63,5 +63,6 @@ class Cluster:
     def status(self, *, limit: str | None = None, tags: Sequence[str] = (), extravars: dict | None = None,
                on_event: EventHandler | None = None) -> StatusReport:
         """Ask every component how it is; the report has one summary per system and one row per component."""
+        extravars = {"gymfleet_status_fail_when_down": False, **(extravars or {})}
         result, state = self._run("status", limit, tags, extravars, False, False, on_event)
         return report_from_run(result, state)

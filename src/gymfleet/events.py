@@ -65,6 +65,10 @@ def failure_message(res: dict) -> str:
                 return f"item {label}: {failure_message(item)}"
     if not isinstance(message, str):
         message = str(message)
+    stderr = res.get("stderr") if isinstance(res.get("stderr"), str) else ""
+    if message == "non-zero return code" and stderr.strip():
+        # A command's own message says only that it failed; its last line of stderr says why.
+        message = f"{message} {res.get('rc')}: {stderr.strip().splitlines()[-1]}"
     return " ".join(message.split()) or "failed without a message"
 
 
@@ -147,6 +151,16 @@ class RunState:
         """The recap is the authority on counts; it also names hosts that never ran a task."""
         self.finished = True
         self.current_task = ""
+        # A failure that a block's rescue handled is reported like any other when it happens; the recap
+        # counts it as rescued. A host's last `failures` failures are the ones that stood.
+        standing: set[int] = set()
+        for name in dict.fromkeys(failure.host for failure in self.failures):
+            mine = [failure for failure in self.failures if failure.host == name]
+            failed = [failure for failure in mine if not failure.unreachable]
+            keep = int((data.get("failures") or {}).get(name, len(failed)))
+            standing.update(id(failure) for failure in (failed[len(failed) - keep:] if keep else []))
+            standing.update(id(failure) for failure in mine if failure.unreachable)
+        self.failures = [failure for failure in self.failures if id(failure) in standing]
         columns = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
                    "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}
         names = set(data.get("processed") or {})

@@ -7,6 +7,7 @@ task and per failure, and never a control character. Failures are printed as the
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -42,7 +43,8 @@ def host_lines(state: RunState, width: int) -> list[str]:
     if len(state.hosts) <= HOSTS_SHOWN:
         lines = []
         for name, host in sorted(state.hosts.items()):
-            doing = host.current_task or ("unreachable" if host.unreachable else "waiting")
+            doing = host.current_task or ("unreachable" if host.unreachable else "done" if state.finished
+                                          else "waiting")
             counts = f"ok {host.ok} changed {host.changed} failed {host.failed}"
             lines.append(f"  {name:<24} {counts:<28} {doing}")
     else:
@@ -54,12 +56,13 @@ def host_lines(state: RunState, width: int) -> list[str]:
 class Display:
     """Receives runner events; `plain` or `live` decides how they are shown."""
 
-    def __init__(self, title: str, stream: TextIO | None = None, live: bool | None = None, width: int = 120,
+    def __init__(self, title: str, stream: TextIO | None = None, live: bool | None = None, width: int | None = None,
                  state: RunState | None = None):
         self.title = title
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
-        self.width = width
+        # Lines longer than the terminal would wrap and break the redraw.
+        self.width = width or shutil.get_terminal_size((120, 24)).columns
         self.state = state or RunState()
         self._tasks_shown = 0
         self._drawn = 0

@@ -1,0 +1,146 @@
+"""The Python API and the CLI over ansible-runner, running the collection's real playbooks on the lab."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from conftest import ROOT, VENV_BIN
+from gymfleet import Cluster, GymfleetError
+
+SCHEMAS = ROOT / "src" / "gymfleet" / "schemas"
+
+
+def validate(document, name):
+    registry = Registry().with_resources(
+        [(path.name, Resource.from_contents(json.loads(path.read_text()))) for path in SCHEMAS.glob("*.json")])
+    Draft202012Validator(json.loads((SCHEMAS / name).read_text()), registry=registry).validate(document)
+
+
+def cli(*args, timeout=900):
+    env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    return subprocess.run([str(VENV_BIN / "gymfleet"), *args], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def deployed(lab):
+    """The lab with its Redis and Python environments deployed through the API, events and all."""
+    events = []
+    result = Cluster(lab).deploy(on_event=events.append)
+    assert result.ok, [failure.line() for failure in result.failures]
+    kinds = {event["event"] for event in events}
+    assert {"playbook_on_start", "playbook_on_task_start", "runner_on_ok", "playbook_on_stats"} <= kinds
+    assert set(result.hosts) == {"itest-node1", "itest-node2"}
+    assert result.tasks == sum(e["event"] in ("playbook_on_task_start", "playbook_on_handler_task_start")
+                               for e in events)
+    return lab
+
+
+def test_rerun_changes_nothing_and_check_mode_is_reported(deployed):
+    result = Cluster(deployed).deploy(check=True, tags=["redis"])
+    assert result.ok and result.check and result.changed == 0
+    assert all(host.status == "ok" for host in result.hosts.values())
+    validate(result.to_dict(), "run.schema.json")
+
+
+def test_status_json_fits_the_schema(deployed):
+    proc = cli("status", "-i", str(deployed), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    document = json.loads(proc.stdout)
+    validate(document, "status.schema.json")
+    assert document["healthy"] is True
+    assert document["systems"]["redis"]["summary"]["reachable"] == 2
+    assert {row["host"] for row in document["systems"]["redis"]["components"]} == {"itest-node1", "itest-node2"}
+    assert "python_env" in document["systems"]
+
+
+def test_status_table_and_a_stopped_redis(deployed):
+    report = Cluster(deployed).status()
+    assert report.healthy and "Redis: reachable 2/2" in report.render()
+    subprocess.run(["docker", "exec", "itest-node2", "systemctl", "stop", "redis-server@6379"], check=True)
+    try:
+        proc = cli("status", "-i", str(deployed), "--plain")
+        assert proc.returncode == 1
+        assert "Redis: reachable 1/2" in proc.stdout
+        assert proc.stdout.rstrip().splitlines()[-1] == "NOT healthy: itest-node2 redis :6379"
+        # Plain progress went to stderr, one line per task, no control characters.
+        assert "\x1b" not in proc.stderr and "[1/" in proc.stderr
+    finally:
+        subprocess.run(["docker", "exec", "itest-node2", "systemctl", "start", "redis-server@6379"], check=True)
+
+
+def test_a_failing_task_names_host_task_and_message(deployed):
+    proc = cli("preflight", "-i", str(deployed), "--plain", "-e", 'redis_instances=[{"port": 99999}]', "--json")
+    assert proc.returncode == 1
+    document = json.loads(proc.stdout)
+    validate(document, "run.schema.json")
+    assert document["status"] == "failed" and document["failures"]
+    failure = document["failures"][0]
+    assert failure["host"].startswith("itest-node") and failure["task"] and "redis_instances" in failure["message"]
+    assert f"FAILED {failure['host']} | {failure['task']} |" in proc.stderr
+
+
+def test_an_unreachable_host(deployed, tmp_path):
+    # An address of the lab's own network that no container has: nothing outside the lab is contacted.
+    address = json.loads(subprocess.run(["docker", "network", "inspect", "gymfleet-itest"], capture_output=True,
+                                        text=True, check=True).stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+    missing = address.rsplit(".", 1)[0] + ".250"
+    extra = tmp_path / "extra.yml"
+    extra.write_text(f"all:\n  children:\n    cluster:\n      hosts:\n        itest-ghost:\n"
+                     f"          ansible_host: {missing}\n          ansible_ssh_timeout: 5\n")
+    proc = cli("preflight", "-i", str(deployed), "-i", str(extra), "--plain")
+    assert proc.returncode == 1
+    assert "UNREACHABLE itest-ghost | " in proc.stderr
+    assert "1 unreachable" in proc.stdout and "fix for itest-ghost: check that the host is up" in proc.stdout
+    result = Cluster([deployed, extra]).preflight()
+    assert [failure.host for failure in result.failures if failure.unreachable] == ["itest-ghost"]
+    assert result.hosts["itest-ghost"].status == "unreachable"
+
+
+def test_ctrl_c_stops_the_run_cleanly(deployed):
+    env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(VENV_BIN / "gymfleet"), "restart", "-i", str(deployed), "--plain"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    seen = ""
+    while time.monotonic() < deadline and "[3/" not in seen:
+        seen += proc.stderr.readline()
+    assert "[3/" in seen, seen
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "restart: INTERRUPTED" in out and "run the same command again to finish" in out
+    assert "Traceback" not in err + out
+    left = subprocess.run(["pgrep", "-f", "gymfleet-run-"], capture_output=True, text=True).stdout
+    assert left == "", f"ansible-playbook left running: {left}"
+    # Nothing is lost: the same command again finishes the job.
+    assert Cluster(deployed).restart().ok
+
+
+def test_api_input_errors_are_raised_before_any_run(deployed):
+    cluster = Cluster(deployed)
+    with pytest.raises(GymfleetError, match="unknown playbook 'deploi'"):
+        cluster.run("deploi")
+    with pytest.raises(GymfleetError, match="--limit nobody: no host or group named nobody"):
+        cluster.stop(limit="nobody")
+    with pytest.raises(GymfleetError, match=r"inventory .*: no such file"):
+        Cluster(Path(deployed) / "missing.yml").status()
+
+
+def test_the_demo_stack_passes_preflight(lab, tmp_path):
+    """What `make demo` deploys, laid over this lab's hosts, is a consistent inventory."""
+    from gymfleet.lab.stack import write_stack
+
+    copy = tmp_path / "lab"
+    copy.mkdir()
+    (copy / "hosts.yml").write_text((Path(lab) / "hosts.yml").read_text())
+    write_stack(copy, tmp_path / "work", ROOT / "tests" / "doubles" / "omniboxes")
+    result = Cluster(copy).preflight()
+    assert result.ok, [failure.line() for failure in result.failures]
