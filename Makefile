@@ -15,7 +15,7 @@ SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 .PHONY: help env host-tools image demo demo-down status test lint docs unit molecule integration clean
 
 help:
-	@echo "make demo       bring up a $(NODES)-node lab, deploy gymfleet to it, print its status"
+	@echo "make demo       bring up a $(NODES)-node lab, deploy the whole stack to it, print its status"
 	@echo "make demo-down  remove the demo lab"
 	@echo "make test       lint, unit tests, molecule scenarios ($(SCENARIOS)), integration tests"
 	@echo "make docs       regenerate the role variable tables in README.md"
@@ -30,13 +30,15 @@ env: $(VENV)/.installed
 image: env
 	gymfleet lab image
 
+# OMNIBOXES=/path/to/webgym deploys the real OmniBoxes instead of the test double.
 demo: image
 	gymfleet lab up --name $(LAB) --nodes $(NODES) --exist-ok
-	ansible-playbook -i inventories/lab/$(LAB) playbooks/deploy.yml
+	gymfleet lab stack --name $(LAB) $(if $(OMNIBOXES),--omniboxes $(OMNIBOXES))
+	gymfleet deploy -i inventories/lab/$(LAB)
 	$(MAKE) --no-print-directory status
 
 status: env
-	ansible-playbook -i inventories/lab/$(LAB) playbooks/status.yml
+	gymfleet status -i inventories/lab/$(LAB)
 
 demo-down: env
 	gymfleet lab down --name $(LAB)
