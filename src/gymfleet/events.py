@@ -174,10 +174,6 @@ class RunState:
             # The recap counts changed results inside ok; our ok means "ok and unchanged".
             host.ok = max(host.ok - host.changed, 0)
 
-    def totals(self) -> dict[str, int]:
-        keys = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
-        return {key: sum(getattr(host, key) for host in self.hosts.values()) for key in keys}
-
     def hosts_by_status(self) -> dict[str, int]:
         counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
         for host in self.hosts.values():

@@ -100,9 +100,6 @@ class Inventory:
     hosts: list[str]
     groups: dict[str, list[str]] = field(default_factory=dict)
 
-    def members(self, group: str) -> list[str]:
-        return self.groups.get(group, [])
-
 
 def _inventory_error(source: str, stderr: str) -> str:
     reason = re.search(r"(YAML parsing failed: [^\n]*|Syntax Error[^\n]*|Invalid [^\n]*)", stderr)

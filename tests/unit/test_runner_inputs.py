@@ -81,7 +81,7 @@ def test_inventory_missing_and_malformed(tmp_path):
 def test_inventory_groups_and_limit(inventory):
     parsed = load_inventory([str(inventory)], ROOT)
     assert parsed.hosts == ["node-a", "node-b"]
-    assert parsed.members("redis") == ["node-a"]
+    assert parsed.groups["redis"] == ["node-a"]
     check_limit(parsed, "redis:&node-a,node-b")
     check_limit(parsed, "node-*")
     with pytest.raises(GymfleetError, match=r"--limit node-c: no host or group named node-c .* \(hosts: node-a"):
