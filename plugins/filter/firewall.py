@@ -8,12 +8,17 @@ import ipaddress
 MULTIPORT_ENTRIES = 7
 
 
-def _spec(entry) -> str:
+def _span(entry) -> tuple[int, int]:
     ports = entry["ports"]
     if isinstance(ports, (list, tuple)):
         first, last = int(ports[0]), int(ports[-1])
-        return str(first) if first == last else f"{min(first, last)}:{max(first, last)}"
-    return str(int(ports))
+        return min(first, last), max(first, last)
+    return int(ports), int(ports)
+
+
+def _spec(span: tuple[int, int]) -> str:
+    first, last = span
+    return str(first) if first == last else f"{first}:{last}"
 
 
 def _source(address: str) -> str:
@@ -29,16 +34,15 @@ def firewall_rules(ports: list, sources: list, action: str = "DROP", interface: 
     interface: when set, sources are let in only through it (such as tailscale0).
 
     ports: dicts with `ports` (a port or [first, last]) and optional `proto` (tcp, the default, or udp).
-    sources: IPv4 addresses or networks. Duplicates in either are merged; the order is stable.
+    sources: IPv4 addresses or networks. Duplicates in either are merged. Ports come out sorted, so the
+    rules are the same whatever order the claims were gathered in (hosts answer preflight in any order).
     """
     if action not in ("DROP", "REJECT"):
         raise ValueError(f"action must be DROP or REJECT, not {action!r}")
-    by_proto: dict[str, list[str]] = {}
+    spans: dict[str, set[tuple[int, int]]] = {}
     for entry in ports:
-        proto = entry.get("proto", "tcp")
-        specs = by_proto.setdefault(proto, [])
-        if _spec(entry) not in specs:
-            specs.append(_spec(entry))
+        spans.setdefault(entry.get("proto", "tcp"), set()).add(_span(entry))
+    by_proto = {proto: [_spec(span) for span in sorted(found)] for proto, found in spans.items()}
     allowed = []
     for source in sources:
         if _source(source) not in allowed:
