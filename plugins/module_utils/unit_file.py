@@ -18,8 +18,36 @@ UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|
 WARNING_RE = re.compile(r"Unknown (key|section|lvalue)|Failed to parse|Invalid|is not executable|not absolute")
 
 
+# Arguments made only of these need no quotes (systemd.syntax: words are split on whitespace, and quotes
+# and backslashes are special).
+_BARE = re.compile(r"^[A-Za-z0-9_@+=:,./-]+$")
+# Directive names: systemd's own, or X- ones, which systemd ignores and gymfleet uses for its marks.
+_DIRECTIVE = re.compile(r"^([A-Za-z][A-Za-z0-9]*|X-[A-Za-z0-9-]+)$")
+
+
 class UnitError(ValueError):
     """A unit description that cannot be rendered."""
+
+
+def _word(arg) -> str:
+    # systemd expands specifiers (%) and environment variables ($) in Exec lines: double them for a literal.
+    arg = str(arg).replace("%", "%%").replace("$", "$$")
+    if _BARE.match(arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command_line(argv: list) -> str:
+    """Join argv for ExecStart=: bare words stay bare, the rest are double-quoted with C-style escapes."""
+    if not argv:
+        raise UnitError("the command line (argv) is empty")
+    return " ".join(_word(arg) for arg in argv)
+
+
+def environment_assignment(name: str, value: str) -> str:
+    """One Environment= value, quoted so that spaces, quotes and backslashes reach the process unchanged."""
+    text = f"{name}={value}".replace("%", "%%")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _value(value) -> str:
@@ -46,7 +74,7 @@ def render_unit(sections: dict, header: str | None = None) -> str:
             lines.append("")
         lines.append(f"[{section}]")
         for key, value in directives.items():
-            if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", str(key)):
+            if not _DIRECTIVE.match(str(key)):
                 raise UnitError(f"[{section}] directive name {key!r} is not valid")
             values = value if isinstance(value, list) else [value]
             lines.extend(f"{key}={_value(v)}" for v in values if v is not None)

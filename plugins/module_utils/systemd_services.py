@@ -1,0 +1,349 @@
+"""The systemd runtime for service declarations: one unit file per service, marked as gymfleet's.
+
+What it owns it marks: every unit it writes carries `X-Gymfleet-Component=<component>` in [Unit], so
+removing what is no longer declared touches only that component's own units. Whether a running process is
+stale is read from the host: each start of a unit (by gymfleet, by systemd's own restart, at boot) first
+records the hash of the definition it starts from, with the start's invocation ID, under /run. A process
+whose record is missing, belongs to another invocation or holds another hash is stale, so a run that stopped
+half way leaves nothing a re-run would not restart. (The process's own environment cannot serve: programs
+such as redis-server overwrite it with their process title.)
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import time
+
+from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
+    Deadline,
+    definition_hash,
+    probe,
+    start_levels,
+)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import (
+    command_line,
+    environment_assignment,
+    render_unit,
+    verify,
+)
+
+MARK = "X-Gymfleet-Component"
+FILES_MARK = "X-Gymfleet-Files"
+DEFINITION_MARK = "X-Gymfleet-Definition"
+# Where each start records the definition it started from; tmpfs, so nothing outlives a boot.
+RECORD_DIR = "/run/gymfleet/services"
+# Units written by gymfleet before the engine carried a mark; the engine adopts them.
+LEGACY_HEADER = "# Managed by gymfleet"
+PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "NeedDaemonReload",
+              "UnitFileState", "Result", "ExecMainStatus", "InactiveExitTimestampMonotonic", "InvocationID")
+JOURNAL_LINES = 15
+POLL_SECONDS = 0.25
+# How long a service without a health probe must stay up after its start to count as started.
+SETTLE_SECONDS = 1.0
+
+
+class ServiceFailure(Exception):
+    """A service that did not come up; carries what the operator needs to see."""
+
+    def __init__(self, message: str, details: dict):
+        super().__init__(message)
+        self.details = details
+
+
+def unit_name(spec: dict) -> str:
+    return f"{spec['name']}.service"
+
+
+def _with_suffix(names: list[str]) -> list[str]:
+    return [n if "." in n.rsplit("@", 1)[-1] and n.rsplit(".", 1)[-1] in ("service", "target", "socket", "mount")
+            else f"{n}.service" for n in names]
+
+
+def _file_digest(path: str) -> str | None:
+    """Digest of a file's content, or of a directory tree's paths and contents (bytecode caches left out, as
+    the running program writes them). None when the path does not exist."""
+    digest = hashlib.sha256()
+    if os.path.isdir(path):
+        for folder, subfolders, names in os.walk(path):
+            subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+            for name in sorted(n for n in names if not n.endswith(".pyc")):
+                file_path = os.path.join(folder, name)
+                digest.update(os.path.relpath(file_path, path).encode() + b"\0")
+                digest.update((_file_digest(file_path) or "").encode())
+        return digest.hexdigest()
+    try:
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def unit_sections(spec: dict, component: str, digest: str) -> dict:
+    """The unit file of one declaration, as sections for render_unit."""
+    unit = {
+        "Description": spec["description"] or f"{component}: {spec['name']}",
+        MARK: component,
+        DEFINITION_MARK: digest,
+        FILES_MARK: " ".join(spec["files"]) or None,
+        "Wants": ["network-online.target"] + _with_suffix(spec["wants"]),
+        "After": ["network-online.target"] + _with_suffix(spec["after"]),
+        "Requires": _with_suffix(spec["requires"]) or None,
+        "PartOf": _with_suffix(spec["part_of"]) or None,
+    }
+    unit.update(spec["unit_options"])
+    environment = [environment_assignment(k, v) for k, v in sorted(spec["environment"].items())]
+    # "+": as root whatever User= says, so the record cannot be written or faked by the service itself.
+    record = f"{RECORD_DIR}/{unit_name(spec)}"
+    script = f'mkdir -p {RECORD_DIR} && echo "{digest} $INVOCATION_ID" > {record}'
+    record_start = "+" + command_line(["/bin/sh", "-c", script])
+    extra_pre = spec["service_options"].get("ExecStartPre") or []
+    service = {
+        "Type": spec["type"],
+        "User": spec["user"],
+        "Group": spec["group"] or spec["user"],
+        "WorkingDirectory": spec["working_directory"],
+        "Environment": environment or None,
+        "EnvironmentFile": spec["environment_files"] or None,
+        "ExecStartPre": [record_start] + (extra_pre if isinstance(extra_pre, list) else [extra_pre]),
+        "ExecStart": command_line(spec["argv"]),
+        "Restart": spec["restart"],
+        "RestartSec": spec["restart_sec"],
+    }
+    service.update({k: v for k, v in spec["service_options"].items() if k != "ExecStartPre"})
+    return {"Unit": unit, "Service": service, "Install": {"WantedBy": "multi-user.target"}}
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _marks(text: str | None) -> dict:
+    """The gymfleet marks in a unit file's text."""
+    marks = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in (MARK, FILES_MARK):
+            marks[key] = value.strip()
+    return marks
+
+
+class SystemdRuntime:
+    """Converges, probes, stops and removes one component's services on this host."""
+
+    def __init__(self, module, component: str, unit_dir: str = "/etc/systemd/system"):
+        self.module = module
+        self.component = component
+        self.unit_dir = unit_dir
+
+    # -- reading the host ------------------------------------------------------------------------------
+    def _run(self, argv: list[str], check: bool = True) -> tuple[int, str, str]:
+        rc, out, err = self.module.run_command(argv)
+        if check and rc != 0:
+            raise ServiceFailure(f"{' '.join(argv)} failed: {(err or out).strip()}", {"command": argv})
+        return rc, out, err
+
+    def owned_units(self) -> dict[str, str]:
+        """Unit name -> file path of every unit in unit_dir that carries this component's mark."""
+        owned = {}
+        for path in sorted(glob.glob(os.path.join(self.unit_dir, "*.service"))):
+            if _marks(_read(path)).get(MARK) == self.component:
+                owned[os.path.basename(path)] = path
+        return owned
+
+    def show(self, units: list[str]) -> dict[str, dict]:
+        """systemctl show for many units in one call."""
+        if not units:
+            return {}
+        _, out, _ = self._run(["systemctl", "show", "--property=" + ",".join(PROPERTIES), "--", *units])
+        states: dict[str, dict] = {}
+        blocks = [b for b in out.strip().split("\n\n") if b.strip()]
+        for unit, block in zip(units, blocks, strict=True):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            states[unit] = {
+                "load_state": props.get("LoadState", ""),
+                "active_state": props.get("ActiveState", ""),
+                "sub_state": props.get("SubState", ""),
+                "main_pid": int(props.get("MainPID") or 0),
+                "restarts": int(props.get("NRestarts") or 0),
+                "need_reload": props.get("NeedDaemonReload") == "yes",
+                "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "alias"),
+                "result": props.get("Result", ""),
+                "exit_status": props.get("ExecMainStatus", ""),
+                # Moves each time the unit leaves inactive: a unit that is inactive again after it moved has run
+                # and ended, while one whose start job still waits for its dependencies has not moved.
+                "left_inactive": props.get("InactiveExitTimestampMonotonic", "0"),
+                "invocation": props.get("InvocationID", ""),
+            }
+        return states
+
+    @staticmethod
+    def running_hash(unit: str, state: dict) -> str | None:
+        """The definition hash the unit's current run started from, or None when nothing vouches for it."""
+        try:
+            with open(f"{RECORD_DIR}/{unit}") as handle:
+                digest, _, invocation = handle.read().strip().partition(" ")
+        except OSError:
+            return None
+        return digest if invocation and invocation == state.get("invocation") else None
+
+    def journal(self, unit: str, since: float | None) -> list[str]:
+        argv = ["journalctl", "--no-pager", "-o", "cat", "-n", str(JOURNAL_LINES), "-u", unit]
+        if since:
+            argv += ["--since", f"@{int(since) - 1}"]
+        rc, out, _ = self._run(argv, check=False)
+        return out.strip().splitlines()[-JOURNAL_LINES:] if rc == 0 else []
+
+    # -- planning --------------------------------------------------------------------------------------
+    def plan(self, specs: list[dict], prune: bool) -> dict:
+        """What converging would do: files to write, units to remove, and every unit's state and staleness."""
+        owned = self.owned_units()
+        plan = {"write": [], "remove": [], "units": {}, "hashes": {}, "diff": []}
+        for spec in specs:
+            unit = unit_name(spec)
+            path = os.path.join(self.unit_dir, unit)
+            before = _read(path)
+            if before is not None and unit not in owned:
+                other = _marks(before).get(MARK)
+                if other or not before.startswith(LEGACY_HEADER):
+                    owner = f"gymfleet's component {other}" if other else "someone else (no gymfleet mark)"
+                    raise ServiceFailure(
+                        f"{path} belongs to {owner}, not {self.component}; fix: rename the service or remove that "
+                        f"unit by hand if it is stale", {"unit": unit})
+            digest = definition_hash(spec, {p: _file_digest(p) for p in spec["files"] + spec["watch"]})
+            plan["hashes"][unit] = digest
+            after = render_unit(unit_sections(spec, self.component, digest),
+                                f"Managed by gymfleet (component {self.component}); local changes are overwritten.")
+            if after != before:
+                plan["write"].append({"unit": unit, "path": path, "content": after})
+                plan["diff"].append({"before": before or "", "after": after, "before_header": path,
+                                     "after_header": path})
+        declared = {unit_name(s) for s in specs}
+        if prune:
+            plan["remove"] = [{"unit": u, "path": p} for u, p in owned.items() if u not in declared]
+        units = [unit_name(s) for s in specs] + [r["unit"] for r in plan["remove"]]
+        plan["units"] = self.show(units)
+        for removal in plan["remove"]:
+            text = _read(removal["path"]) or ""
+            removal["files"] = _marks(text).get(FILES_MARK, "").split()
+            plan["diff"].append({"before": text, "after": "", "before_header": removal["path"],
+                                 "after_header": removal["path"]})
+        return plan
+
+    def is_stale(self, unit: str, state: dict, digest: str) -> bool:
+        if state["active_state"] not in ("active", "reloading", "activating"):
+            return False
+        return self.running_hash(unit, state) != digest
+
+    # -- changing the host -----------------------------------------------------------------------------
+    def write(self, plan: dict) -> None:
+        for item in plan["write"]:
+            problems = verify(self.module.run_command, item["unit"], item["content"])
+            if problems:
+                raise ServiceFailure(f"{item['unit']}: systemd-analyze rejects it: {'; '.join(problems)}",
+                                     {"unit": item["unit"]})
+        for item in plan["write"]:
+            tmp = f"{item['path']}.gymfleet-tmp"
+            with open(tmp, "w") as handle:
+                handle.write(item["content"])
+            os.chmod(tmp, 0o644)
+            self.module.atomic_move(tmp, item["path"])
+
+    def remove(self, removals: list[dict]) -> None:
+        units = [r["unit"] for r in removals]
+        if not units:
+            return
+        self._run(["systemctl", "stop", "--", *units])
+        self._run(["systemctl", "disable", "--quiet", "--", *units], check=False)
+        for removal in removals:
+            for path in [removal["path"], *removal["files"]]:
+                if os.path.lexists(path):
+                    os.remove(path)
+        self._run(["systemctl", "reset-failed", "--", *units], check=False)
+
+    def daemon_reload(self) -> None:
+        self._run(["systemctl", "daemon-reload"])
+
+    def set_enabled(self, specs: list[dict], states: dict) -> list[str]:
+        enable = [unit_name(s) for s in specs if s["enabled"] and not states[unit_name(s)]["enabled"]]
+        disable = [unit_name(s) for s in specs if not s["enabled"] and states[unit_name(s)]["enabled"]]
+        if enable and not self.module.check_mode:
+            self._run(["systemctl", "enable", "--quiet", "--", *enable])
+        if disable and not self.module.check_mode:
+            self._run(["systemctl", "disable", "--quiet", "--", *disable])
+        return enable + disable
+
+    def start(self, actions: list[tuple[dict, str]], deadline: Deadline, parallel: int) -> None:
+        """Start or restart services in order (levels by `after`), `parallel` at a time, each waited for
+        until it is active and its probe answers. The first one that dies or times out fails the call."""
+        wanted = {unit_name(spec): action for spec, action in actions}
+        specs = [spec for spec, _ in actions]
+        for level in start_levels(specs):
+            for first in range(0, len(level), max(1, parallel)):
+                batch = level[first:first + max(1, parallel)]
+                self._start_batch(batch, wanted, deadline)
+
+    def _start_batch(self, batch: list[dict], wanted: dict, deadline: Deadline) -> None:
+        since = time.time()
+        units = [unit_name(s) for s in batch]
+        before = self.show(units)
+        for verb in ("restart", "start"):
+            chosen = [u for u in units if wanted[u] == verb]
+            if chosen:
+                # Without waiting for the jobs: a start job of a service that keeps dying waits through every
+                # automatic restart, so the death would only show at the timeout.
+                self._run(["systemctl", verb, "--no-block", "--", *chosen])
+        pending = {unit_name(s): s for s in batch}
+        last_probe: dict[str, str] = {}
+        while pending:
+            states = self.show(list(pending))
+            for unit, spec in list(pending.items()):
+                state = states[unit]
+                if state["invocation"] == before[unit]["invocation"]:
+                    continue  # the job has not begun (it may wait for a dependency): the old run still shows
+                # A manual start resets NRestarts: any restart now is a death of this start.
+                if state["restarts"] > 0 or state["sub_state"] == "auto-restart" or \
+                        state["active_state"] in ("failed", "inactive", "deactivating"):
+                    self._fail(unit, state, since, "died while starting")
+                if state["active_state"] != "active":
+                    continue
+                if spec["health"] is None:
+                    # Without a probe, a process that stays up for a moment counts as started.
+                    if time.time() - since >= SETTLE_SECONDS:
+                        del pending[unit]
+                    continue
+                answer = probe(spec, self.module.run_command)
+                last_probe[unit] = answer["detail"]
+                if answer["ok"]:
+                    del pending[unit]
+            if pending and deadline.passed():
+                unit = next(iter(pending))
+                self._fail(unit, states[unit], since,
+                           f"not healthy in time ({last_probe.get(unit, 'its process is not up yet')})")
+            if pending:
+                time.sleep(POLL_SECONDS)
+
+    def _fail(self, unit: str, state: dict, since: float, what: str) -> None:
+        lines = self.journal(unit, since)
+        status = f"{state['active_state']}/{state['sub_state']}"
+        if state["exit_status"] not in ("", "0"):
+            status += f", exit status {state['exit_status']}"
+        tail = ("; last journal lines:\n" + "\n".join(lines)) if lines else "; the journal has no lines for it"
+        raise ServiceFailure(f"{unit} {what} ({status}){tail}", {"unit": unit, "journal": lines})
+
+    def stop(self, levels: list[list[str]]) -> list[str]:
+        """Stop the units that run, a level at a time in the order given (the caller reverses start order)."""
+        states = self.show([unit for level in levels for unit in level])
+        stopped = []
+        for level in levels:
+            running = [u for u in level if states[u]["active_state"] in ("active", "activating", "reloading")]
+            if running and not self.module.check_mode:
+                self._run(["systemctl", "stop", "--", *running])
+            stopped += running
+        return stopped

@@ -1,0 +1,435 @@
+#!/usr/bin/python
+"""Converge, probe, stop or remove one component's services on a host, from their declarations."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: services
+short_description: Run a component's services from declarations, restarting exactly what is stale
+version_added: 0.2.0
+author: gymfleet developers
+description:
+  - The engine every gymfleet role hands its services to. A service is declared as data (program and
+    arguments, environment, user, files it reads, ports, health probe, order); the module turns each into a
+    systemd unit marked with the O(component) it belongs to.
+  - With O(state=started) it writes the units that differ (each verified with C(systemd-analyze verify)
+    before it replaces anything), stops, disables and removes the component's units that are no longer
+    declared, reloads systemd once, restarts exactly the services whose running process was started from
+    another definition, starts the rest in order (O(services[].after)), O(parallel) at a time, and waits for
+    every health probe under one O(timeout).
+  - Staleness is judged from the host, not from this run. Every start of a unit (by this module, by systemd's
+    own restart, at boot) first records, under C(/run/gymfleet/services), the hash of the declaration and of
+    the content of O(services[].files) and O(services[].watch) it starts from, with the start's invocation ID.
+    A service whose current run has no such record, or another hash, is restarted. So a deploy that was
+    interrupted after a unit or a file changed and before the restart is put right by the next run.
+  - A service that dies while starting fails the call at once, with its state and the last lines of its
+    journal since the start, instead of waiting out the timeout.
+  - Only units carrying this component's mark are ever removed; a unit file of the same name that is not
+    this component's is refused before any change.
+options:
+  component:
+    description:
+      - The component the services belong to, such as C(redis) or C(openenv). Removal of services that are no
+        longer declared is limited to this component's units.
+    type: str
+    required: true
+  services:
+    description: The component's services on this host. An empty list with O(prune) removes them all.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Unit name without C(.service), such as C(redis-server@6379) or C(openenv@8000).
+        type: str
+        required: true
+      description:
+        description: The unit's Description.
+        type: str
+        default: ""
+      argv:
+        description: Program (absolute path) and arguments; quoted for systemd so the program gets exactly these.
+        type: list
+        elements: str
+        required: true
+      environment:
+        description: Environment variables of the process.
+        type: dict
+        default: {}
+      environment_files:
+        description: Files of C(NAME=value) lines read by systemd at start (EnvironmentFile).
+        type: list
+        elements: str
+        default: []
+      user:
+        description: User the process runs as; root when unset.
+        type: str
+      group:
+        description: Group of the process; the user's name when unset.
+        type: str
+      working_directory:
+        description: Directory the process starts in.
+        type: str
+      ports:
+        description: TCP ports the service listens on, reported back for status and firewall claims.
+        type: list
+        elements: int
+        default: []
+      health:
+        description:
+          - How to tell the service is ready, one of C(http) (a URL; C(expect) the status, default 200, and
+            C(headers)), C(tcp) (C(host:port) accepting connections) or C(command) (an argv exiting 0).
+            C(timeout) bounds one probe (default 3 s).
+          - Without a probe a service counts as up once systemd says it is active.
+        type: dict
+      after:
+        description:
+          - Services (or other units) this one starts after. Services of the same call are started in that order
+            and waited for; other names only order through systemd.
+        type: list
+        elements: str
+        default: []
+      wants:
+        description: Units started along with this one (Wants).
+        type: list
+        elements: str
+        default: []
+      requires:
+        description: Units this one cannot run without (Requires).
+        type: list
+        elements: str
+        default: []
+      part_of:
+        description: Units whose stop or restart does the same to this one (PartOf).
+        type: list
+        elements: str
+        default: []
+      type:
+        description: systemd's service type.
+        type: str
+        choices: [exec, simple, notify, forking]
+        default: exec
+      restart:
+        description: systemd's Restart policy.
+        type: str
+        choices: ["no", on-failure, always, on-abnormal]
+        default: on-failure
+      restart_sec:
+        description: Seconds systemd waits before a restart.
+        type: int
+        default: 3
+      files:
+        description:
+          - Files on the host that belong to this service alone (its configuration, its secrets). Their content is
+            part of the definition, so a changed file restarts the service; they are removed with the service.
+        type: list
+        elements: str
+        default: []
+      watch:
+        description:
+          - Files or directories the process reads that it shares with others (code, a Python environment's
+            requirements). Their content is part of the definition; they are never removed. Bytecode caches in a
+            directory are left out.
+        type: list
+        elements: str
+        default: []
+      unit_options:
+        description: More [Unit] directives; a list value repeats the directive.
+        type: dict
+        default: {}
+      service_options:
+        description: More [Service] directives (KillMode, TimeoutStopSec, ExecStartPost, ...).
+        type: dict
+        default: {}
+      enabled:
+        description: Whether the service starts at boot.
+        type: bool
+        default: true
+  state:
+    description:
+      - C(started) converges and waits for health; C(restarted) does the same and restarts every service;
+        C(stopped) stops the services in reverse order (and any of the component's units no longer declared);
+        C(probed) only reports; C(absent) stops and removes every unit of the component.
+    type: str
+    choices: [started, restarted, stopped, probed, absent]
+    default: started
+  prune:
+    description: With O(state=started), stop and remove the component's units that are not in O(services).
+    type: bool
+    default: true
+  timeout:
+    description: Seconds for all the starts and health probes of one call together.
+    type: int
+    default: 120
+  parallel:
+    description: Services of the same start level started at once.
+    type: int
+    default: 4
+  unit_dir:
+    description: Directory of the units.
+    type: path
+    default: /etc/systemd/system
+attributes:
+  check_mode:
+    support: full
+    description: Reports the files it would write or remove, and the services it would start, restart or stop.
+  diff_mode:
+    support: full
+    description: The unit files before and after.
+notes:
+  - A service started by hand from a unit file edited by hand, or whose record under C(/run) was deleted, counts
+    as stale and is restarted by the next call.
+requirements:
+  - systemd (C(systemctl), C(systemd-analyze), C(journalctl))
+"""
+
+EXAMPLES = r"""
+- name: Run two Redis instances, removing any other of the component
+  gymfleet.cluster.services:
+    component: redis
+    services:
+      - name: redis-server@6379
+        argv: [/usr/bin/redis-server, /etc/redis/redis-6379.conf]
+        type: notify
+        user: redis
+        files: [/etc/redis/redis-6379.conf]
+        ports: [6379]
+        health: {tcp: "127.0.0.1:6379"}
+      - name: redis-server@6380
+        argv: [/usr/bin/redis-server, /etc/redis/redis-6380.conf]
+        type: notify
+        user: redis
+        files: [/etc/redis/redis-6380.conf]
+        ports: [6380]
+        health: {tcp: "127.0.0.1:6380"}
+
+- name: Ask how the environment servers are, changing nothing
+  gymfleet.cluster.services:
+    component: openenv
+    services: "{{ openenv_services }}"
+    state: probed
+  register: openenv_report
+
+- name: Stop a component's services in reverse order
+  gymfleet.cluster.services:
+    component: omniboxes
+    services: "{{ omniboxes_services }}"
+    state: stopped
+"""
+
+RETURN = r"""
+services:
+  description: Every declared service after the call, in start order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: The service's name., type: str}
+    unit: {description: The systemd unit., type: str}
+    active_state: {description: systemd's ActiveState (active, inactive, failed, activating, ...)., type: str}
+    sub_state: {description: systemd's SubState (running, dead, auto-restart, ...)., type: str}
+    main_pid: {description: The main process, 0 when none., type: int}
+    restarts: {description: How often systemd restarted it since it was started (NRestarts)., type: int}
+    enabled: {description: Whether it starts at boot., type: bool}
+    stale: {description: Whether the running process was started from another definition., type: bool}
+    ports: {description: The ports it declares., type: list, elements: int}
+    health:
+      description: The probe's answer (C(ok), C(detail)); null when the process does not run.
+      type: dict
+  sample:
+    - {name: openenv@8000, unit: openenv@8000.service, active_state: active, sub_state: running, main_pid: 812,
+       restarts: 0, enabled: true, stale: false, ports: [8000],
+       health: {ok: true, detail: "http://10.0.0.2:8000/health answered 200"}}
+written:
+  description: Unit files written (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Units of the component that were not declared and were stopped and removed.
+  returned: always
+  type: list
+  elements: str
+started:
+  description: Services that were not running and were started.
+  returned: always
+  type: list
+  elements: str
+restarted:
+  description: Services that were restarted (stale, or O(state=restarted)).
+  returned: always
+  type: list
+  elements: str
+stopped:
+  description: Services that were stopped.
+  returned: always
+  type: list
+  elements: str
+strays:
+  description: With O(state=probed), units of the component that run although they are not declared.
+  returned: always
+  type: list
+  elements: str
+journal:
+  description: On failure, the failing unit's last journal lines since the start.
+  returned: failure
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
+    COMPONENT_RE,
+    Deadline,
+    DeclarationError,
+    normalize_all,
+    probe,
+    start_levels,
+)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import (
+    ServiceFailure,
+    SystemdRuntime,
+    unit_name,
+)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import UnitError
+
+SERVICE_OPTIONS = {
+    "name": {"type": "str", "required": True},
+    "description": {"type": "str", "default": ""},
+    "argv": {"type": "list", "elements": "str", "required": True},
+    "environment": {"type": "dict", "default": {}},
+    "environment_files": {"type": "list", "elements": "str", "default": []},
+    "user": {"type": "str"},
+    "group": {"type": "str"},
+    "working_directory": {"type": "str"},
+    "ports": {"type": "list", "elements": "int", "default": []},
+    "health": {"type": "dict"},
+    "after": {"type": "list", "elements": "str", "default": []},
+    "wants": {"type": "list", "elements": "str", "default": []},
+    "requires": {"type": "list", "elements": "str", "default": []},
+    "part_of": {"type": "list", "elements": "str", "default": []},
+    "type": {"type": "str", "choices": ["exec", "simple", "notify", "forking"], "default": "exec"},
+    "restart": {"type": "str", "choices": ["no", "on-failure", "always", "on-abnormal"], "default": "on-failure"},
+    "restart_sec": {"type": "int", "default": 3},
+    "files": {"type": "list", "elements": "str", "default": []},
+    "watch": {"type": "list", "elements": "str", "default": []},
+    "unit_options": {"type": "dict", "default": {}},
+    "service_options": {"type": "dict", "default": {}},
+    "enabled": {"type": "bool", "default": True},
+}
+RUNNING = ("active", "activating", "reloading")
+
+
+def _report(runtime: SystemdRuntime, specs: list[dict], hashes: dict, check_health: bool) -> list[dict]:
+    states = runtime.show([unit_name(s) for s in specs])
+    report = []
+    for level in start_levels(specs):
+        for spec in level:
+            unit = unit_name(spec)
+            state = states[unit]
+            running = state["active_state"] in RUNNING
+            health = probe(spec, runtime.module.run_command) if check_health and state["active_state"] == "active" \
+                else None
+            report.append({
+                "name": spec["name"], "unit": unit, "active_state": state["active_state"],
+                "sub_state": state["sub_state"], "main_pid": state["main_pid"], "restarts": state["restarts"],
+                "enabled": state["enabled"], "ports": spec["ports"],
+                "stale": running and runtime.is_stale(unit, state, hashes[unit]),
+                "health": health,
+            })
+    return report
+
+
+def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) -> dict:
+    params = module.params
+    state = params["state"]
+    deadline = Deadline(params["timeout"])
+    plan = runtime.plan(specs, prune=params["prune"] or state == "absent")
+    result = {"changed": False, "written": [w["unit"] for w in plan["write"]],
+              "removed": [r["unit"] for r in plan["remove"]], "started": [], "restarted": [], "stopped": [],
+              "strays": []}
+    if module._diff and plan["diff"]:
+        result["diff"] = plan["diff"]
+
+    if state == "probed":
+        result["strays"] = [r["unit"] for r in plan["remove"] if plan["units"][r["unit"]]["active_state"] in RUNNING]
+        result["services"] = _report(runtime, specs, plan["hashes"], check_health=True)
+        result["written"], result["removed"] = [], []
+        result.pop("diff", None)
+        return result
+
+    if state == "stopped":
+        levels = [[unit_name(s) for s in level] for level in reversed(start_levels(specs))]
+        strays = [r["unit"] for r in plan["remove"]]
+        result["stopped"] = runtime.stop(([strays] if strays else []) + levels)
+        result["written"], result["removed"] = [], []
+        result.pop("diff", None)
+        result["changed"] = bool(result["stopped"])
+        result["services"] = _report(runtime, specs, plan["hashes"], check_health=False)
+        return result
+
+    need_reload = bool(plan["write"] or plan["remove"]) or any(s["need_reload"] for s in plan["units"].values())
+    actions = []
+    if state != "absent":
+        for spec in specs:
+            unit = unit_name(spec)
+            current = plan["units"][unit]
+            running = current["active_state"] in RUNNING
+            if state == "restarted" or (running and runtime.is_stale(unit, current, plan["hashes"][unit])):
+                actions.append((spec, "restart"))
+            elif not running:
+                actions.append((spec, "start"))
+    result["started"] = [unit_name(s) for s, a in actions if a == "start"]
+    result["restarted"] = [unit_name(s) for s, a in actions if a == "restart"]
+
+    if not module.check_mode:
+        runtime.write(plan)
+        runtime.remove(plan["remove"])
+        if need_reload:
+            runtime.daemon_reload()
+    if state != "absent":
+        enabled_changed = runtime.set_enabled(specs, plan["units"])
+        if not module.check_mode:
+            runtime.start(actions, deadline, params["parallel"])
+    else:
+        enabled_changed = []
+    result["changed"] = bool(result["written"] or result["removed"] or actions or enabled_changed)
+    result["services"] = [] if state == "absent" or module.check_mode else _report(
+        runtime, specs, plan["hashes"], check_health=False)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "component": {"type": "str", "required": True},
+            "services": {"type": "list", "elements": "dict", "default": [], "options": SERVICE_OPTIONS},
+            "state": {"type": "str", "default": "started",
+                      "choices": ["started", "restarted", "stopped", "probed", "absent"]},
+            "prune": {"type": "bool", "default": True},
+            "timeout": {"type": "int", "default": 120},
+            "parallel": {"type": "int", "default": 4},
+            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
+        },
+        supports_check_mode=True,
+    )
+    component = module.params["component"]
+    if not COMPONENT_RE.match(component):
+        module.fail_json(msg=f"component {component!r}: use lower-case letters, digits, - and _")
+    try:
+        specs = normalize_all(module.params["services"] if module.params["state"] != "absent" else [])
+    except DeclarationError as exc:
+        module.fail_json(msg=f"component {component}: {exc}")
+    runtime = SystemdRuntime(module, component, module.params["unit_dir"])
+    try:
+        result = converge(module, runtime, specs)
+    except ServiceFailure as exc:
+        module.fail_json(msg=f"component {component}: {exc}", **exc.details)
+    except UnitError as exc:
+        module.fail_json(msg=f"component {component}: {exc}")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

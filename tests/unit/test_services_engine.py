@@ -1,0 +1,214 @@
+"""The services engine's declarations, hashes, order and systemd plan (the runtime against a real systemd is
+exercised by the molecule scenarios; here the parts that need none)."""
+
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from ansible_collections.gymfleet.cluster.plugins.filter.redis import redis_services
+from ansible_collections.gymfleet.cluster.plugins.module_utils import systemd_services
+from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
+    DeclarationError,
+    definition_hash,
+    normalize,
+    normalize_all,
+    probe,
+    start_levels,
+)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import (
+    ServiceFailure,
+    SystemdRuntime,
+    unit_sections,
+)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import render_unit
+
+
+def web(name="web@8000", **extra):
+    return {"name": name, "argv": ["/usr/bin/python3", "-m", "http.server"], **extra}
+
+
+def test_normalize_fills_in_every_key_and_strips_the_suffix():
+    spec = normalize(web("web@8000.service", ports=["8001", 8000, 8000]))
+    assert spec["name"] == "web@8000"
+    assert spec["ports"] == [8000, 8001]
+    assert spec["restart"] == "on-failure" and spec["type"] == "exec" and spec["enabled"] is True
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"name": "bad name", "argv": ["/x"]}, "is not a unit name"),
+    (web(argv=["python3"]), "absolute path"),
+    (web(argv=[]), "absolute path"),
+    (web(colour="red"), "unknown keys ['colour']"),
+    (web(type="oneshot"), "type 'oneshot'"),
+    (web(health={"http": "http://x/", "tcp": "x:1"}), "exactly one of"),
+    (web(health={"tcp": "nohost"}), "host:port"),
+    (web(health={"http": "http://x/", "retries": 3}), "unknown health keys"),
+    (web(after="other"), "after must be a list"),
+])
+def test_normalize_refuses_with_the_service_named(bad, words):
+    with pytest.raises(DeclarationError) as error:
+        normalize(bad)
+    assert words in str(error.value)
+
+
+def test_normalize_all_refuses_twins_and_cycles():
+    with pytest.raises(DeclarationError, match="declared twice"):
+        normalize_all([web("a"), web("a")])
+    with pytest.raises(DeclarationError, match="cycle"):
+        normalize_all([web("a", after=["b"]), web("b", after=["a.service"])])
+
+
+def test_start_levels_follow_after_within_the_call_only():
+    specs = normalize_all([web("worker", after=["head"]), web("head", after=["redis-server@6379"]),
+                           web("envoy", after=["worker", "head"]), web("solo")])
+    assert [[s["name"] for s in level] for level in start_levels(specs)] == [["head", "solo"], ["worker"], ["envoy"]]
+
+
+def test_the_hash_follows_what_the_process_depends_on_only():
+    spec = normalize(web(files=["/etc/web.conf"], environment={"A": "1"}))
+    digest = definition_hash(spec, {"/etc/web.conf": "aaa"})
+    assert digest == definition_hash(spec, {"/etc/web.conf": "aaa"})
+    assert digest != definition_hash(spec, {"/etc/web.conf": "bbb"}), "a changed file makes the process stale"
+    assert digest != definition_hash(normalize(web(files=["/etc/web.conf"], environment={"A": "2"})),
+                                     {"/etc/web.conf": "aaa"})
+    probed = normalize(web(files=["/etc/web.conf"], environment={"A": "1"}, health={"tcp": "127.0.0.1:1"},
+                           ports=[1], enabled=False, description="other words"))
+    assert digest == definition_hash(probed, {"/etc/web.conf": "aaa"}), "probe, ports and boot do not restart"
+
+
+def test_unit_sections_carry_the_mark_the_hash_and_quoted_values():
+    spec = normalize(web(environment={"MSG": 'say "hi" 100%'}, files=["/etc/a", "/etc/b"], after=["redis"],
+                         user="web", service_options={"KillMode": "mixed"}))
+    text = render_unit(unit_sections(spec, "trial", "abc123"))
+    assert "X-Gymfleet-Component=trial\n" in text
+    assert "X-Gymfleet-Files=/etc/a /etc/b\n" in text
+    assert 'Environment="MSG=say \\"hi\\" 100%%"\n' in text
+    assert "X-Gymfleet-Definition=abc123\n" in text
+    # Each start records what it started from, as root, before the program runs.
+    assert ('ExecStartPre=+/bin/sh -c "mkdir -p /run/gymfleet/services && echo \\"abc123 $$INVOCATION_ID\\" '
+            '> /run/gymfleet/services/web@8000.service"\n') in text
+    assert "After=redis.service\n" in text and "Group=web\n" in text and "KillMode=mixed\n" in text
+    assert "ExecStart=/usr/bin/python3 -m http.server\n" in text
+
+
+class FakeModule:
+    """Stand-in for AnsibleModule: records commands and answers `systemctl show` from a table."""
+
+    check_mode = False
+
+    def __init__(self, states=None):
+        self.states = states or {}
+        self.calls = []
+
+    def run_command(self, argv):
+        self.calls.append(argv)
+        if argv[:2] == ["systemctl", "show"]:
+            units = argv[argv.index("--") + 1:]
+            blocks = []
+            for unit in units:
+                props = {"Id": unit, "ActiveState": "inactive", "SubState": "dead", "MainPID": "0", "NRestarts": "0",
+                         "NeedDaemonReload": "no", "UnitFileState": "disabled", **self.states.get(unit, {})}
+                blocks.append("\n".join(f"{k}={v}" for k, v in props.items()))
+            return 0, "\n\n".join(blocks) + "\n", ""
+        return 0, "", ""
+
+
+def test_plan_writes_what_differs_and_removes_only_this_components_units(tmp_path):
+    (tmp_path / "old@1.service").write_text("[Unit]\nX-Gymfleet-Component=trial\nX-Gymfleet-Files=/etc/old-1\n")
+    (tmp_path / "theirs.service").write_text("[Unit]\nX-Gymfleet-Component=other\n")
+    (tmp_path / "admins.service").write_text("[Unit]\nDescription=not ours\n")
+    runtime = SystemdRuntime(FakeModule({"old@1.service": {"ActiveState": "active"}}), "trial", str(tmp_path))
+    plan = runtime.plan(normalize_all([web("web@8000")]), prune=True)
+    assert [w["unit"] for w in plan["write"]] == ["web@8000.service"]
+    assert [(r["unit"], r["files"]) for r in plan["remove"]] == [("old@1.service", ["/etc/old-1"])]
+    assert plan["units"]["old@1.service"]["active_state"] == "active"
+    # Once written, the same declaration plans nothing.
+    (tmp_path / "web@8000.service").write_text(plan["write"][0]["content"])
+    assert runtime.plan(normalize_all([web("web@8000")]), prune=False)["write"] == []
+
+
+@pytest.mark.parametrize("name, owner", [("theirs", "component other"), ("admins", "someone else")])
+def test_plan_refuses_a_unit_that_is_not_this_components(tmp_path, name, owner):
+    (tmp_path / "theirs.service").write_text("[Unit]\nX-Gymfleet-Component=other\n")
+    (tmp_path / "admins.service").write_text("[Unit]\nDescription=not ours\n")
+    with pytest.raises(ServiceFailure, match=owner):
+        SystemdRuntime(FakeModule(), "trial", str(tmp_path)).plan(normalize_all([web(name)]), prune=True)
+
+
+def test_plan_adopts_a_unit_of_an_earlier_gymfleet(tmp_path):
+    (tmp_path / "web@8000.service").write_text("# Managed by gymfleet; local changes are overwritten.\n[Unit]\n")
+    plan = SystemdRuntime(FakeModule(), "trial", str(tmp_path)).plan(normalize_all([web("web@8000")]), prune=True)
+    assert [w["unit"] for w in plan["write"]] == ["web@8000.service"]
+
+
+def test_staleness_is_read_from_the_record_of_the_current_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(systemd_services, "RECORD_DIR", str(tmp_path))
+    (tmp_path / "web.service").write_text("abc 0123456789abcdef\n")
+    runtime = SystemdRuntime(FakeModule(), "trial")
+    current = {"active_state": "active", "invocation": "0123456789abcdef"}
+    assert runtime.running_hash("web.service", current) == "abc"
+    assert not runtime.is_stale("web.service", current, "abc")
+    assert runtime.is_stale("web.service", current, "def"), "another definition"
+    assert runtime.is_stale("web.service", {**current, "invocation": "fedcba"}, "abc"), "a run nobody recorded"
+    assert runtime.is_stale("other.service", current, "abc"), "no record at all"
+    assert not runtime.is_stale("web.service", {"active_state": "inactive", "invocation": ""}, "x"), "it starts"
+
+
+def test_stop_goes_level_by_level_and_skips_what_does_not_run():
+    module = FakeModule({"a.service": {"ActiveState": "active"}, "c.service": {"ActiveState": "activating"}})
+    stopped = SystemdRuntime(module, "trial").stop([["a.service", "b.service"], ["c.service"]])
+    assert stopped == ["a.service", "c.service"]
+    stops = [call for call in module.calls if call[:2] == ["systemctl", "stop"]]
+    assert stops == [["systemctl", "stop", "--", "a.service"], ["systemctl", "stop", "--", "c.service"]]
+
+
+def test_journal_lines_are_asked_since_the_start():
+    module = FakeModule()
+    SystemdRuntime(module, "trial").journal("web.service", 1000.5)
+    assert module.calls[-1][-2:] == ["--since", "@999"]
+
+
+def test_probes_http_tcp_and_command():
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(200 if self.headers.get("x-api-key") == "k" else 403)
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/info"
+    try:
+        assert probe(normalize(web(health={"http": url, "headers": {"x-api-key": "k"}})))["ok"]
+        answer = probe(normalize(web(health={"http": url})))
+        assert not answer["ok"] and "answered 403" in answer["detail"]
+        assert probe(normalize(web(health={"http": url, "expect": 403})))["ok"]
+        assert probe(normalize(web(health={"tcp": f"127.0.0.1:{server.server_port}"})))["ok"]
+    finally:
+        server.shutdown()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert not probe(normalize(web(health={"tcp": f"127.0.0.1:{port}", "timeout": 0.5})))["ok"]
+    ran = []
+    answer = probe(normalize(web(health={"command": ["/bin/false"]})),
+                   lambda argv: ran.append(argv) or (1, "", "not ready\n"))
+    assert ran == [["/bin/false"]] and not answer["ok"] and answer["detail"].endswith("exited 1 not ready")
+    assert probe(normalize(web()))["ok"], "no probe: the runtime's word counts"
+
+
+def test_redis_services_declare_each_instance_with_its_files():
+    services = redis_services([{"port": 6379}, {"port": "6380"}], "/etc/redis", enabled=False)
+    assert [s["name"] for s in services] == ["redis-server@6379", "redis-server@6380"]
+    second = normalize(services[1])
+    assert second["files"] == ["/etc/redis/redis-6380.conf", "/etc/redis/redis-6380.secrets.conf"]
+    assert second["ports"] == [6380] and second["health"]["target"] == "127.0.0.1:6380"
+    assert second["type"] == "notify" and second["enabled"] is False
+
+
+def test_marks_are_read_only_from_mark_lines():
+    assert systemd_services._marks("X-Gymfleet-Component=a\nDescription=X-Gymfleet-Component=b\n") == {
+        "X-Gymfleet-Component": "a"}
