@@ -1,4 +1,4 @@
-"""Which redis instances other hosts could use without a password."""
+"""Redis instances as service declarations, and which of them other hosts could use without a password."""
 
 from __future__ import annotations
 
@@ -14,6 +14,34 @@ def redis_unprotected_ports(instances: list[dict], protected_mode: bool, bind_cl
     ]
 
 
+def redis_services(instances: list[dict], config_dir: str, enabled: bool = True) -> list[dict]:
+    """One service declaration per instance: redis-server in the foreground, ready when it tells systemd so.
+
+    The configuration and secrets files are the service's files, so a change to either restarts exactly that
+    instance, and they go with it when the instance leaves the inventory.
+    """
+    services = []
+    for instance in instances:
+        port = int(instance["port"])
+        config = f"{config_dir}/redis-{port}.conf"
+        services.append({
+            "name": f"redis-server@{port}",
+            "description": f"Redis instance on port {port}",
+            "argv": ["/usr/bin/redis-server", config],
+            "type": "notify",
+            "user": "redis",
+            "files": [config, f"{config_dir}/redis-{port}.secrets.conf"],
+            "ports": [port],
+            "health": {"tcp": f"127.0.0.1:{port}"},
+            "restart": "always",
+            "enabled": enabled,
+            # The pidfile of the configuration lives here; UMask keeps the data files from other users.
+            "service_options": {"RuntimeDirectory": f"redis-{port}", "RuntimeDirectoryMode": "2755",
+                                "UMask": "007", "LimitNOFILE": 65535},
+        })
+    return services
+
+
 class FilterModule:
     def filters(self):
-        return {"redis_unprotected_ports": redis_unprotected_ports}
+        return {"redis_unprotected_ports": redis_unprotected_ports, "redis_services": redis_services}
