@@ -1,0 +1,38 @@
+"""OpenEnv environment servers as service declarations: one uvicorn server per port."""
+
+from __future__ import annotations
+
+
+def openenv_services(ports: list, settings: dict) -> list[dict]:
+    """One declaration per port, with the runbook's environment (PORT, WORKERS, MAX_CONCURRENT_ENVS).
+
+    settings: python_env_path, app, host, workers, max_concurrent_envs, environment, user, working_directory,
+    restart_sec, enabled, watch (code and requirements whose change restarts the servers), probe (wait for
+    /health).
+    """
+    services = []
+    for port in ports:
+        port = int(port)
+        environment = {"PORT": port, "WORKERS": settings["workers"],
+                       "MAX_CONCURRENT_ENVS": settings["max_concurrent_envs"], "PYTHONUNBUFFERED": 1}
+        environment.update(settings.get("environment") or {})
+        services.append({
+            "name": f"openenv@{port}",
+            "description": f"OpenEnv environment server on port {port}",
+            "argv": [f"{settings['python_env_path']}/bin/uvicorn", settings["app"], "--host", settings["host"],
+                     "--port", str(port), "--workers", str(settings["workers"])],
+            "environment": {k: str(v) for k, v in environment.items()},
+            "user": settings["user"],
+            "working_directory": settings["working_directory"],
+            "ports": [port],
+            "health": {"http": f"http://{settings['host']}:{port}/health"} if settings.get("probe", True) else None,
+            "restart_sec": int(settings["restart_sec"]),
+            "enabled": bool(settings["enabled"]),
+            "watch": list(settings.get("watch") or []),
+        })
+    return services
+
+
+class FilterModule:
+    def filters(self):
+        return {"openenv_services": openenv_services}
