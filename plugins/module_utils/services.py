@@ -48,8 +48,9 @@ DEFAULTS = {
     "unit_options": {},
     "service_options": {},
     "enabled": True,
+    "tolerated_restarts": 0,
 }
-SERVICE_TYPES = ("exec", "simple", "notify", "forking")
+SERVICE_TYPES = ("exec", "simple", "notify", "forking", "oneshot")
 RESTART_POLICIES = ("no", "on-failure", "always", "on-abnormal")
 
 

@@ -62,12 +62,12 @@ def _with_suffix(names: list[str]) -> list[str]:
 
 
 def _file_digest(path: str) -> str | None:
-    """Digest of a file's content, or of a directory tree's paths and contents (bytecode caches left out, as
-    the running program writes them). None when the path does not exist."""
+    """Digest of a file's content, or of a directory tree's paths and contents (bytecode caches, which the
+    running program writes, and a checkout's .git left out). None when the path does not exist."""
     digest = hashlib.sha256()
     if os.path.isdir(path):
         for folder, subfolders, names in os.walk(path):
-            subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+            subfolders[:] = sorted(d for d in subfolders if d not in ("__pycache__", ".git"))
             for name in sorted(n for n in names if not n.endswith(".pyc")):
                 file_path = os.path.join(folder, name)
                 digest.update(os.path.relpath(file_path, path).encode() + b"\0")
@@ -300,6 +300,7 @@ class SystemdRuntime:
                 # automatic restart, so the death would only show at the timeout.
                 self._run(["systemctl", verb, "--no-block", "--", *chosen])
         pending = {unit_name(s): s for s in batch}
+        floor = {unit: before[unit]["restarts"] for unit in units}
         last_probe: dict[str, str] = {}
         while pending:
             states = self.show(list(pending))
@@ -307,9 +308,12 @@ class SystemdRuntime:
                 state = states[unit]
                 if state["invocation"] == before[unit]["invocation"]:
                     continue  # the job has not begun (it may wait for a dependency): the old run still shows
-                # A manual start resets NRestarts: any restart now is a death of this start.
-                if state["restarts"] > 0 or state["sub_state"] == "auto-restart" or \
-                        state["active_state"] in ("failed", "inactive", "deactivating"):
+                # NRestarts goes back to 0 on a start from inactive but not on one from auto-restart: count
+                # from the lowest value seen since the request.
+                floor[unit] = min(floor[unit], state["restarts"])
+                restarts = state["restarts"] - floor[unit]
+                if state["active_state"] in ("failed", "inactive") or restarts > spec["tolerated_restarts"] \
+                        or (state["sub_state"] == "auto-restart" and not spec["tolerated_restarts"]):
                     self._fail(unit, state, since, "died while starting")
                 if state["active_state"] != "active":
                     continue
@@ -345,5 +349,7 @@ class SystemdRuntime:
             running = [u for u in level if states[u]["active_state"] in ("active", "activating", "reloading")]
             if running and not self.module.check_mode:
                 self._run(["systemctl", "stop", "--", *running])
+                # A stop that was asked for is no failure, whatever status the program ends with on SIGTERM.
+                self._run(["systemctl", "reset-failed", "--", *running], check=False)
             stopped += running
         return stopped

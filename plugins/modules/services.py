@@ -106,9 +106,9 @@ options:
         elements: str
         default: []
       type:
-        description: systemd's service type.
+        description: systemd's service type; a C(oneshot) counts as up once it has run (with C(RemainAfterExit)).
         type: str
-        choices: [exec, simple, notify, forking]
+        choices: [exec, simple, notify, forking, oneshot]
         default: exec
       restart:
         description: systemd's Restart policy.
@@ -146,16 +146,29 @@ options:
         description: Whether the service starts at boot.
         type: bool
         default: true
+      tolerated_restarts:
+        description:
+          - Automatic restarts by systemd that a start may take before it counts as failed, for a program whose
+            first attempt can fail for a while (a Ray worker whose head is still busy). Zero fails at the first death.
+        type: int
+        default: 0
   state:
     description:
       - C(started) converges and waits for health; C(restarted) does the same and restarts every service;
-        C(stopped) stops the services in reverse order (and any of the component's units no longer declared);
+        C(stopped) stops the services in reverse order (and any of the component's units no longer declared), and
+        forgets the exit status of those that end with a failure code on SIGTERM;
         C(probed) only reports; C(absent) stops and removes every unit of the component.
     type: str
     choices: [started, restarted, stopped, probed, absent]
     default: started
   prune:
     description: With O(state=started), stop and remove the component's units that are not in O(services).
+    type: bool
+    default: true
+  apply_changes:
+    description:
+      - With O(state=started) or O(state=restarted), write the units that differ and restart the services that are
+        stale. False starts what does not run as it is installed and changes nothing else (the start playbook).
     type: bool
     default: true
   timeout:
@@ -309,7 +322,7 @@ SERVICE_OPTIONS = {
     "wants": {"type": "list", "elements": "str", "default": []},
     "requires": {"type": "list", "elements": "str", "default": []},
     "part_of": {"type": "list", "elements": "str", "default": []},
-    "type": {"type": "str", "choices": ["exec", "simple", "notify", "forking"], "default": "exec"},
+    "type": {"type": "str", "choices": ["exec", "simple", "notify", "forking", "oneshot"], "default": "exec"},
     "restart": {"type": "str", "choices": ["no", "on-failure", "always", "on-abnormal"], "default": "on-failure"},
     "restart_sec": {"type": "int", "default": 3},
     "files": {"type": "list", "elements": "str", "default": []},
@@ -317,6 +330,7 @@ SERVICE_OPTIONS = {
     "unit_options": {"type": "dict", "default": {}},
     "service_options": {"type": "dict", "default": {}},
     "enabled": {"type": "bool", "default": True},
+    "tolerated_restarts": {"type": "int", "default": 0},
 }
 RUNNING = ("active", "activating", "reloading")
 
@@ -346,6 +360,8 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
     state = params["state"]
     deadline = Deadline(params["timeout"])
     plan = runtime.plan(specs, prune=params["prune"] or state == "absent")
+    if not params["apply_changes"] and state in ("started", "restarted"):
+        plan.update(write=[], remove=[], diff=[])
     result = {"changed": False, "written": [w["unit"] for w in plan["write"]],
               "removed": [r["unit"] for r in plan["remove"]], "started": [], "restarted": [], "stopped": [],
               "strays": []}
@@ -376,7 +392,8 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
             unit = unit_name(spec)
             current = plan["units"][unit]
             running = current["active_state"] in RUNNING
-            if state == "restarted" or (running and runtime.is_stale(unit, current, plan["hashes"][unit])):
+            stale = params["apply_changes"] and running and runtime.is_stale(unit, current, plan["hashes"][unit])
+            if state == "restarted" or stale:
                 actions.append((spec, "restart"))
             elif not running:
                 actions.append((spec, "start"))
@@ -408,6 +425,7 @@ def main():
             "state": {"type": "str", "default": "started",
                       "choices": ["started", "restarted", "stopped", "probed", "absent"]},
             "prune": {"type": "bool", "default": True},
+            "apply_changes": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 120},
             "parallel": {"type": "int", "default": 4},
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},

@@ -40,7 +40,7 @@ def test_normalize_fills_in_every_key_and_strips_the_suffix():
     (web(argv=["python3"]), "absolute path"),
     (web(argv=[]), "absolute path"),
     (web(colour="red"), "unknown keys ['colour']"),
-    (web(type="oneshot"), "type 'oneshot'"),
+    (web(type="idle"), "type 'idle'"),
     (web(health={"http": "http://x/", "tcp": "x:1"}), "exactly one of"),
     (web(health={"tcp": "nohost"}), "host:port"),
     (web(health={"http": "http://x/", "retries": 3}), "unknown health keys"),
@@ -212,3 +212,99 @@ def test_redis_services_declare_each_instance_with_its_files():
 def test_marks_are_read_only_from_mark_lines():
     assert systemd_services._marks("X-Gymfleet-Component=a\nDescription=X-Gymfleet-Component=b\n") == {
         "X-Gymfleet-Component": "a"}
+
+
+def test_openenv_services_carry_the_runbooks_environment():
+    from ansible_collections.gymfleet.cluster.plugins.filter.openenv import openenv_services
+
+    settings = {"python_env_path": "/opt/venv", "app": "server.app:app", "host": "10.0.0.2", "workers": 2,
+                "max_concurrent_envs": 100, "environment": {"EXTRA": 1}, "user": "openenv",
+                "working_directory": "/opt/project", "restart_sec": "3", "enabled": True,
+                "watch": ["/opt/venv/gymfleet-requirements.txt", "/opt/project"], "probe": True}
+    first, second = [normalize(s) for s in openenv_services([8000, "8001"], settings)]
+    assert first["argv"] == ["/opt/venv/bin/uvicorn", "server.app:app", "--host", "10.0.0.2", "--port", "8000",
+                             "--workers", "2"]
+    assert second["environment"] == {"PORT": "8001", "WORKERS": "2", "MAX_CONCURRENT_ENVS": "100",
+                                     "PYTHONUNBUFFERED": "1", "EXTRA": "1"}
+    assert second["health"]["target"] == "http://10.0.0.2:8001/health" and second["ports"] == [8001]
+    assert first["watch"] == settings["watch"] and first["files"] == [], "shared code is watched, never removed"
+    assert normalize(openenv_services([8000], {**settings, "probe": False})[0])["health"] is None
+
+
+OMNIBOXES = {"python": "/opt/venv/bin/python", "pythonpath": "/opt/src", "environment": {"DISPLAY": ":1"},
+             "user": "omniboxes", "work_dir": "/var/lib/omniboxes/work", "helper": "/usr/local/lib/h.py",
+             "restart": "on-failure", "restart_sec": 5, "enabled": True, "watch": ["/opt/src"],
+             "helper_watch": ["/usr/local/lib"], "master_port": 7000, "master_workers": 4,
+             "master_redis_host": "10.0.0.1", "master_redis_port": 6379, "node_port": 8080, "node_workers": 4,
+             "redis_port": 6380, "instance_ports": [9000, 9001, 9002], "instance_start_timeout": 120,
+             "max_parallel": 2, "advertise_url": "http://10.0.0.2:8080", "registry_hostname": "node2",
+             "api_key": "default_key", "registry_ttl": 120, "heartbeat_seconds": 30, "registrar_check_seconds": 2}
+
+
+@pytest.mark.parametrize("master, worker, names", [
+    (True, False, ["omniboxes-master"]),
+    (False, True, ["omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
+                   "omniboxes-instances", "omniboxes-node", "omniboxes-registrar"]),
+    (True, True, ["omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
+                  "omniboxes-instances", "omniboxes-node", "omniboxes-master"]),
+])
+def test_omniboxes_services_follow_the_mode(master, worker, names):
+    from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_services
+
+    specs = normalize_all(omniboxes_services({**OMNIBOXES, "is_master": master, "is_worker": worker}))
+    assert [s["name"] for s in specs] == names
+    levels = [[s["name"] for s in level] for level in start_levels(specs)]
+    if worker:
+        # Instance servers first, then the boot-time starter, the node, then the registrar or the master.
+        assert levels[0] == names[:3] and levels[1] == ["omniboxes-instances"] and levels[2] == ["omniboxes-node"]
+        assert levels[3] == names[5:]
+    by_name = {s["name"]: s for s in specs}
+    if master:
+        argv = by_name["omniboxes-master"]["argv"]
+        assert ("--nodes" in argv) == worker, "mode both names its own node by URL"
+    if worker:
+        instance = by_name["omniboxes-instance@9001"]
+        assert instance["part_of"] == ["redis-server@6380"] and instance["enabled"] is False
+        assert instance["environment"] == {"PYTHONUNBUFFERED": "1", "PYTHONPATH": "/opt/src", "DISPLAY": ":1"}
+        assert by_name["omniboxes-node"]["health"]["headers"] == {"x-api-key": "default_key"}
+    if worker and not master:
+        registrar = by_name["omniboxes-registrar"]
+        assert registrar["restart"] == "always" and registrar["part_of"] == ["omniboxes-node"]
+
+
+def test_a_worker_only_node_pulls_in_its_registrar():
+    from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_services
+
+    worker = {s["name"]: s for s in omniboxes_services({**OMNIBOXES, "is_master": False, "is_worker": True})}
+    both = {s["name"]: s for s in omniboxes_services({**OMNIBOXES, "is_master": True, "is_worker": True})}
+    assert "omniboxes-registrar" in worker["omniboxes-node"]["wants"]
+    assert "omniboxes-registrar" not in both["omniboxes-node"]["wants"]
+
+
+def test_check_mode_reports_the_plan_and_changes_nothing(tmp_path):
+    from ansible_collections.gymfleet.cluster.plugins.modules.services import converge
+
+    (tmp_path / "old.service").write_text("[Unit]\nX-Gymfleet-Component=trial\n")
+    module = FakeModule({"old.service": {"ActiveState": "active"}})
+    module.check_mode, module._diff = True, True
+    module.params = {"state": "started", "timeout": 10, "prune": True, "apply_changes": True, "parallel": 2}
+    result = converge(module, SystemdRuntime(module, "trial", str(tmp_path)), normalize_all([web("web@8000")]))
+    assert result["changed"] is True
+    assert result["written"] == ["web@8000.service"] and result["started"] == ["web@8000.service"]
+    assert result["removed"] == ["old.service"]
+    assert [d["after_header"] for d in result["diff"]] == [str(tmp_path / "web@8000.service"),
+                                                          str(tmp_path / "old.service")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.service"], "no file written or removed"
+    assert all(call[:2] == ["systemctl", "show"] for call in module.calls), module.calls
+
+
+def test_apply_changes_false_only_starts_what_does_not_run(tmp_path):
+    from ansible_collections.gymfleet.cluster.plugins.modules.services import converge
+
+    module = FakeModule({"web@8000.service": {"ActiveState": "active"}})
+    module.check_mode, module._diff = True, False
+    module.params = {"state": "started", "timeout": 10, "prune": True, "apply_changes": False, "parallel": 2}
+    result = converge(module, SystemdRuntime(module, "trial", str(tmp_path)),
+                      normalize_all([web("web@8000"), web("web@8001")]))
+    assert result["written"] == [] and result["removed"] == [] and result["restarted"] == []
+    assert result["started"] == ["web@8001.service"]
