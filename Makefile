@@ -12,13 +12,14 @@ LAB ?= gymfleet
 NODES ?= 3
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help env host-tools image demo demo-down status test lint docs unit molecule integration clean
+.PHONY: help env host-tools image demo demo-down status test lint docs systems unit molecule integration clean
 
 help:
 	@echo "make demo       bring up a $(NODES)-node lab, deploy the whole stack to it, print its status"
 	@echo "make demo-down  remove the demo lab"
 	@echo "make test       lint, unit tests, molecule scenarios ($(SCENARIOS)), integration tests"
 	@echo "make docs       regenerate the role variable tables in README.md"
+	@echo "make systems    regenerate the lifecycle playbooks from meta/systems.yml"
 
 $(VENV)/.installed: pyproject.toml tools/bootstrap-env
 	tools/bootstrap-env $(VENV)
@@ -50,9 +51,13 @@ lint: env
 	ansible-lint --profile production
 	ruff check src plugins tests tools molecule bench roles
 	python tools/role_docs.py --check
+	python tools/systems.py --check
 
 docs: env
 	python tools/role_docs.py
+
+systems: env
+	python tools/systems.py
 
 # The module tests talk to a real redis-server on loopback, started by the tests themselves.
 host-tools:

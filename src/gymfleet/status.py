@@ -6,20 +6,23 @@ playbook publishes all of them as the fact gymfleet_status_report, which is read
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from gymfleet.events import RunResult, RunState
 
-# Systems in the order they are shown, with their titles.
-SYSTEMS = {
-    "omniboxes": "OmniBoxes",
-    "ray": "Ray",
-    "openenv": "OpenEnv / Envoy",
-    "parameter_server": "Parameter servers",
-    "redis": "Redis",
-    "tailscale": "Tailscale",
-    "python_env": "Python environments",
-}
+
+@functools.cache
+def system_titles() -> dict[str, str]:
+    """Systems in the order they are shown, with their titles: from the collection's meta/systems.yml."""
+    root = Path(os.environ.get("GYMFLEET_HOME") or Path(__file__).resolve().parents[2])
+    manifest = yaml.safe_load((root / "meta" / "systems.yml").read_text())
+    titles = {system["name"]: system["title"] for system in manifest["systems"]}
+    return {name: titles[name] for name in manifest.get("status_order") or titles}
 # A parameter-server process that ran its part of the job to the end counts as up.
 _UP_STATES = {"up", "done"}
 
@@ -109,8 +112,9 @@ class StatusReport:
     @property
     def systems(self) -> dict[str, dict]:
         present = {row.get("system", "other") for row in self.rows}
-        ordered = [s for s in SYSTEMS if s in present] + sorted(present - set(SYSTEMS))
-        return {system: {"title": SYSTEMS.get(system, system),
+        titles = system_titles()
+        ordered = [s for s in titles if s in present] + sorted(present - set(titles))
+        return {system: {"title": titles.get(system, system),
                          "summary": summarize(system, [r for r in self.rows if r.get("system", "other") == system]),
                          "rows": [r for r in self.rows if r.get("system", "other") == system]}
                 for system in ordered}

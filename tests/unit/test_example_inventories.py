@@ -23,9 +23,6 @@ CHECK = """
   vars:
     omniboxes_registry_hostname: "{{ inventory_hostname }}"
   tasks:
-    - name: Read which roles each group gives
-      ansible.builtin.include_vars:
-        file: "{{ example_root }}/roles/preflight/defaults/main.yml"
     - name: Gather the controller's minimal facts in place of each host's
       ansible.builtin.setup:
         gather_subset: [min]
@@ -34,7 +31,9 @@ CHECK = """
         cluster_address: "{{ cluster_address_ip | default(ansible_host | default('192.0.2.1')) }}"
         preflight_claims: []
         example_roles: >-
-          {{ preflight_components | gymfleet.cluster.components_for(group_names) | selectattr('preflight') }}
+          {{ lookup('ansible.builtin.file', example_root ~ '/meta/systems.yml') | from_yaml
+             | gymfleet.cluster.system_components(example_root ~ '/roles')
+             | gymfleet.cluster.components_for(group_names) | selectattr('preflight') }}
     - name: Validate the variables
       gymfleet.cluster.validate_role_vars:
         role: "{{ item.role }}"

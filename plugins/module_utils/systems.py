@@ -1,0 +1,58 @@
+"""The manifest of systems (meta/systems.yml): checked once here for the generator, preflight and status."""
+
+from __future__ import annotations
+
+import os
+
+ENTRY_POINTS = ("start", "stop", "restart", "status")
+COMPONENT_KEYS = {"role", "groups", "title", "tags", "any_errors_fatal", "note", "deploy"}
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot drive the playbooks; the message names the entry and the fix."""
+
+
+def components(manifest: dict, roles_dir: str) -> list[dict]:
+    """Every component in deploy order with its defaults filled in and the entry points its role has."""
+    systems = manifest.get("systems") if isinstance(manifest, dict) else None
+    if not isinstance(systems, list) or not systems:
+        raise ManifestError("meta/systems.yml has no list `systems`; fix: restore it from the repository")
+    found, roles = [], set()
+    for system in systems:
+        name = system.get("name")
+        if not name or not system.get("title") or not system.get("components"):
+            raise ManifestError(f"system {system!r}: needs name, title and components")
+        for component in system["components"]:
+            unknown = set(component) - COMPONENT_KEYS
+            if unknown:
+                raise ManifestError(f"system {name}: unknown keys {sorted(unknown)}; fix: use {sorted(COMPONENT_KEYS)}")
+            role = component.get("role")
+            tasks = os.path.join(roles_dir, str(role), "tasks")
+            if not os.path.isdir(tasks):
+                raise ManifestError(f"system {name}: role {role!r} has no tasks/ under {roles_dir}")
+            if role in roles:
+                raise ManifestError(f"role {role} is listed twice; fix: one component per role")
+            roles.add(role)
+            if not component.get("groups"):
+                raise ManifestError(f"system {name}: role {role} names no groups")
+            found.append({
+                "system": name, "role": role, "groups": list(component["groups"]),
+                "title": component.get("title", system["title"]),
+                "tags": list(component.get("tags", [name])),
+                "any_errors_fatal": bool(component.get("any_errors_fatal", False)),
+                "note": " ".join(str(component.get("note", "")).split()),
+                "deploy": bool(component.get("deploy", True)),
+                "preflight": os.path.isfile(os.path.join(tasks, "preflight.yml")),
+                "entry_points": [e for e in ENTRY_POINTS if os.path.isfile(os.path.join(tasks, f"{e}.yml"))],
+            })
+    return found
+
+
+def status_titles(manifest: dict) -> dict[str, str]:
+    """System name -> title, in the order `gymfleet status` shows them."""
+    titles = {system["name"]: system["title"] for system in manifest["systems"]}
+    order = manifest.get("status_order") or list(titles)
+    missing = [name for name in order if name not in titles]
+    if missing:
+        raise ManifestError(f"status_order names {missing}, which are not systems; fix: remove them")
+    return {name: titles[name] for name in order}

@@ -1,0 +1,70 @@
+"""The manifest of systems drives the lifecycle playbooks, preflight's components and status's titles."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systems import ManifestError, components, status_titles
+
+from gymfleet.status import system_titles
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = yaml.safe_load((ROOT / "meta" / "systems.yml").read_text())
+ROLES = str(ROOT / "roles")
+
+
+def test_every_role_that_runs_something_is_a_component_once():
+    parts = components(MANIFEST, ROLES)
+    roles = [p["role"] for p in parts]
+    assert len(roles) == len(set(roles))
+    # Roles that are only included by others (python_env also stands alone; preflight runs first).
+    helpers = {"preflight"}
+    assert set(roles) | helpers == {p.name for p in (ROOT / "roles").iterdir() if p.is_dir()}
+
+
+def test_components_know_their_entry_points_from_the_role_files():
+    parts = {p["role"]: p for p in components(MANIFEST, ROLES)}
+    assert parts["redis"]["entry_points"] == ["start", "stop", "restart", "status"]
+    assert parts["firewall"]["entry_points"] == [] and parts["firewall"]["preflight"] is False
+    assert parts["redis"]["preflight"] is True
+    assert parts["envoy"]["tags"] == ["openenv", "envoy"] and parts["ray"]["tags"] == ["ray"]
+    assert parts["parameter_server"]["any_errors_fatal"] is True
+
+
+def test_the_playbooks_are_current():
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "systems.py"), "--check"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_stop_runs_in_reverse_and_keeps_going_when_a_host_fails():
+    stop = yaml.safe_load((ROOT / "playbooks" / "stop.yml").read_text())
+    hosts = [play["hosts"] for play in stop if "hosts" in play]
+    assert hosts[0] == "parameter_server" and hosts[-1] == "redis"
+    assert not any(play.get("any_errors_fatal") for play in stop)
+    deploy = yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text())
+    assert [p for p in deploy if p.get("hosts") == "parameter_server"][0]["any_errors_fatal"] is True
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda m: m["systems"][3]["components"].append({"role": "redis", "groups": ["x"]}), "listed twice"),
+    (lambda m: m["systems"][3]["components"].append({"role": "nope", "groups": ["x"]}), "has no tasks/"),
+    (lambda m: m["systems"][3]["components"][0].update(colour="red"), "unknown keys"),
+    (lambda m: m["systems"][3]["components"][0].update(groups=[]), "names no groups"),
+    (lambda m: m.update(systems=[]), "no list `systems`"),
+])
+def test_a_broken_manifest_is_named(change, words):
+    manifest = copy.deepcopy(MANIFEST)
+    change(manifest)
+    with pytest.raises(ManifestError, match=words):
+        components(manifest, ROLES)
+
+
+def test_status_titles_follow_status_order():
+    titles = system_titles()
+    assert list(titles)[:3] == ["omniboxes", "ray", "openenv"] and titles["openenv"] == "OpenEnv / Envoy"
+    with pytest.raises(ManifestError, match="not systems"):
+        status_titles({**MANIFEST, "status_order": ["nosuch"]})

@@ -1,0 +1,154 @@
+"""Write the lifecycle playbooks from meta/systems.yml, or check that they are current (`--check`).
+
+deploy, start, stop and restart run one play per component on the hosts of its groups (stop in reverse order);
+status asks every component of each host. `make lint` runs `--check`, so a system added to the manifest
+without `make systems` fails before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "collections"))
+
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systems import components  # noqa: E402
+
+GENERATED = "# Generated from meta/systems.yml by tools/systems.py (`make systems`): edit those, not this file."
+PREFLIGHT = """- name: Validate the inventory
+  ansible.builtin.import_playbook: preflight.yml
+"""
+HEADERS = {
+    "deploy": "# Installs, configures and starts every system on the hosts of its groups, in order.",
+    "start": "# Starts what stop.yml stopped, as deployed: nothing is installed or reconfigured (deploy does that).",
+    "stop": "# Stops every system in the reverse of the deploy order; data stays.",
+    "restart": "# Restarts every system as deployed, in the deploy order, waiting for each to be healthy.",
+}
+VERBS = {"start": "Start", "stop": "Stop", "restart": "Restart"}
+STATUS = '''---
+{generated}
+# Status reads and changes nothing, so it skips the full preflight: each host only learns its cluster address,
+# which the probes use. A host out of reach drops out here; the others are still asked, and the report names
+# it. (The CLI refuses an inventory it cannot parse, or without hosts, before any run.)
+- name: Learn each host's cluster address
+  hosts: all
+  gather_facts: false
+  tasks:
+    # Before the cluster address, which prefers the tailnet address of a connected node (read-only).
+    - name: Read the tailnet address
+      ansible.builtin.include_role:
+        name: gymfleet.cluster.tailscale
+        tasks_from: current_address
+      when: "'tailscale' in group_names"
+
+    - name: Decide the cluster address
+      ansible.builtin.include_role:
+        name: gymfleet.cluster.cluster_address
+      when: "'cluster' in group_names"
+
+- name: Ask every component how it is
+  hosts: all
+  gather_facts: false
+  tasks:
+{tasks}
+    # Every row with its system and metrics, as data: `gymfleet status` and the Python API read this fact
+    # from the run's events.
+    - name: Collect the rows of every host
+      ansible.builtin.set_fact:
+        gymfleet_status_report:
+          rows: >-
+            {{{{ ansible_play_hosts_all | map('extract', hostvars) | selectattr('gymfleet_status_rows', 'defined')
+               | map(attribute='gymfleet_status_rows') | flatten }}}}
+          unanswered: "{{{{ ansible_play_hosts_all | difference(ansible_play_hosts) }}}}"
+      run_once: true
+
+    - name: Print the status table
+      ansible.builtin.debug:
+        msg: >-
+          {{{{ gymfleet_status_report.rows | gymfleet.cluster.text_table(['host', 'component', 'state', 'detail']) }}}}
+      run_once: true
+
+    - name: Fail when a component is down
+      ansible.builtin.assert:
+        that: gymfleet_status_rows | default([]) | selectattr('state', 'equalto', 'DOWN') | length == 0
+        quiet: true
+        fail_msg: >-
+          host {{{{ inventory_hostname }}}}: down:
+          {{{{ gymfleet_status_rows | default([]) | selectattr('state', 'equalto', 'DOWN') | map(attribute='component')
+             | join(', ') }}}}
+      # `gymfleet status` and Cluster.status() judge health from the report and turn this off, so that a
+      # failure in their run is always something else (a host out of reach, a module that broke).
+      when: gymfleet_status_fail_when_down | default(true) | bool
+'''
+
+
+def _hosts(component: dict) -> str:
+    return ":".join(component["groups"])
+
+
+def _member(component: dict) -> str:
+    tests = " or ".join(f"'{group}' in group_names" for group in component["groups"])
+    return f'"{tests}"'
+
+
+def _play(component: dict, name: str, body: str, note: str = "", stopping: bool = False) -> str:
+    lines = [f"# {line}" for line in textwrap.wrap(note, 106)] if note else []
+    lines += [f"- name: {name}", f"  hosts: {_hosts(component)}", "  gather_facts: false"]
+    # A stop goes on everywhere, whatever one host says: stopping half a job helps nobody.
+    if component["any_errors_fatal"] and not stopping:
+        lines += ["  # One job across hosts: a process that fails on one host stops the run on all.",
+                  "  any_errors_fatal: true"]
+    lines += [f"  tags: [{', '.join(component['tags'])}]", body.rstrip()]
+    return "\n".join(lines) + "\n"
+
+
+def render(entry: str, parts: list[dict]) -> str:
+    if entry == "status":
+        tasks = []
+        for c in parts:
+            if "status" in c["entry_points"]:
+                tasks.append(f"    - name: {c['title']}\n      ansible.builtin.include_role:\n"
+                             f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: status\n"
+                             f"      when: {_member(c)}\n")
+        return STATUS.format(generated=GENERATED, tasks="\n".join(tasks))
+    plays = []
+    if entry == "deploy":
+        for c in parts:
+            if c["deploy"]:
+                plays.append(_play(c, c["title"], f"  roles:\n    - role: gymfleet.cluster.{c['role']}", c["note"]))
+    else:
+        chosen = [c for c in parts if c["deploy"] and entry in c["entry_points"]]
+        for c in reversed(chosen) if entry == "stop" else chosen:
+            verb = VERBS[entry]
+            body = (f"  tasks:\n    - name: {verb} {c['title']}\n      ansible.builtin.include_role:\n"
+                    f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: {entry}")
+            plays.append(_play(c, f"{verb} {c['title']}", body, stopping=entry == "stop"))
+    return "---\n" + GENERATED + "\n" + HEADERS[entry] + "\n" + PREFLIGHT + "\n" + "\n".join(plays)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 when a playbook differs from the manifest")
+    args = parser.parse_args()
+    parts = components(yaml.safe_load((ROOT / "meta" / "systems.yml").read_text()), str(ROOT / "roles"))
+    stale = []
+    for entry in ("deploy", "start", "stop", "restart", "status"):
+        path = ROOT / "playbooks" / f"{entry}.yml"
+        text = render(entry, parts)
+        if path.read_text() != text:
+            stale.append(path.name)
+            if not args.check:
+                path.write_text(text)
+    if args.check and stale:
+        print(f"playbooks {', '.join(stale)} differ from meta/systems.yml; fix: make systems", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
