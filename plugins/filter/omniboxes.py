@@ -1,4 +1,4 @@
-"""Cross-host checks of an OmniBoxes inventory: one master, and nodes the master can tell apart."""
+"""OmniBoxes: cross-host checks of an inventory, and a host's processes as service declarations."""
 
 from __future__ import annotations
 
@@ -41,6 +41,99 @@ def omniboxes_topology_problems(nodes: list[dict], groups: dict, master_group: s
     return problems
 
 
+def omniboxes_services(settings: dict) -> list[dict]:
+    """The services of one host, from its mode: the master (modes master, both); instance servers, the unit that
+    starts them in batches at boot and the node server (modes worker, both); the registrar (mode worker only:
+    upstream's master knows a local node in mode both by its static --nodes URL).
+
+    settings: is_master, is_worker, python, pythonpath, environment, user, work_dir, helper, restart,
+    restart_sec, enabled, watch (code and requirements), helper_watch, master_port, master_workers,
+    master_redis_host, master_redis_port, node_port, node_workers, redis_port, instance_ports,
+    instance_start_timeout, max_parallel, advertise_url, registry_hostname, api_key, registry_ttl,
+    heartbeat_seconds, registrar_check_seconds.
+    """
+    s = settings
+    python, helper = s["python"], s["helper"]
+    pool_unit = f"redis-server@{s['redis_port']}"
+    environment = {"PYTHONUNBUFFERED": "1", **({"PYTHONPATH": s["pythonpath"]} if s["pythonpath"] else {}),
+                   **{str(k): str(v) for k, v in (s.get("environment") or {}).items()}}
+    common = {"environment": environment, "user": s["user"], "working_directory": s["work_dir"],
+              "restart": s["restart"], "restart_sec": int(s["restart_sec"]), "watch": list(s["watch"])}
+    api_key = {"x-api-key": s["api_key"]}
+    services = []
+    if s["is_worker"]:
+        for port in s["instance_ports"]:
+            services.append({
+                **common, "name": f"omniboxes-instance@{port}",
+                "description": f"OmniBoxes instance server on port {port}",
+                "argv": [python, "-m", "omniboxes.node.instance_server", "--port", str(port),
+                         "--redis_host", "127.0.0.1", "--redis_port", str(s["redis_port"])],
+                # Restarting or stopping the pool's Redis does the same to the instance servers, which then add
+                # their ports again: the pool is rebuilt from the processes that really run.
+                "requires": [pool_unit], "part_of": [pool_unit], "after": [pool_unit],
+                "ports": [port], "health": {"tcp": f"127.0.0.1:{port}"},
+                # Started by omniboxes-instances at boot, a batch at a time; a start counts once the port answers.
+                "enabled": False,
+                "service_options": {
+                    "ExecStartPost": f"/usr/bin/python3 {helper} wait-port {port} --timeout "
+                                     f"{s['instance_start_timeout']}",
+                    "TimeoutStartSec": int(s["instance_start_timeout"]) + 10},
+            })
+        services.append({
+            "name": "omniboxes-instances",
+            "description": f"Start the OmniBoxes instance servers, {s['max_parallel']} at a time",
+            "argv": ["/usr/bin/python3", helper, "start-instances", "--first", str(s["instance_ports"][0]),
+                     "--count", str(len(s["instance_ports"])), "--parallel", str(s["max_parallel"])],
+            "type": "oneshot", "restart": "no", "enabled": bool(s["enabled"]), "watch": list(s["helper_watch"]),
+            "after": [f"omniboxes-instance@{port}" for port in s["instance_ports"]] + [pool_unit],
+            "wants": [pool_unit],
+            "service_options": {"RemainAfterExit": True, "TimeoutStartSec": "infinity",
+                                "ExecStop": "/bin/systemctl stop omniboxes-instance@*.service"},
+        } if s["instance_ports"] else None)
+        services.append({
+            **common, "name": "omniboxes-node",
+            "description": f"OmniBoxes node server on port {s['node_port']}",
+            "argv": [python, "-m", "omniboxes.node.server", "--port", str(s["node_port"]), "--workers",
+                     str(s["node_workers"]), "--redis_host", "127.0.0.1", "--redis_port", str(s["redis_port"])],
+            # A node started by hand (or at boot) brings its registrar along, which registers it once it answers.
+            "after": ["omniboxes-instances", pool_unit],
+            "wants": ["omniboxes-instances", pool_unit] + ([] if s["is_master"] else ["omniboxes-registrar"]),
+            "ports": [int(s["node_port"])], "enabled": bool(s["enabled"]),
+            "health": {"http": f"http://127.0.0.1:{s['node_port']}/info", "headers": api_key},
+        })
+    if s["is_worker"] and not s["is_master"]:
+        services.append({
+            "name": "omniboxes-registrar",
+            "description": "Register this OmniBoxes node in the master's registry while it answers /info",
+            "argv": ["/usr/bin/python3", helper, "register", "--node-url", f"http://127.0.0.1:{s['node_port']}",
+                     "--advertise-url", s["advertise_url"], "--hostname", s["registry_hostname"],
+                     "--redis-host", s["master_redis_host"], "--redis-port", str(s["master_redis_port"]),
+                     "--api-key", s["api_key"], "--ttl", str(s["registry_ttl"]),
+                     "--heartbeat-seconds", str(s["heartbeat_seconds"]),
+                     "--check-seconds", str(s["registrar_check_seconds"])],
+            "user": s["user"], "watch": list(s["helper_watch"]), "enabled": bool(s["enabled"]),
+            # Stopping or restarting the node does the same to the registrar, which deletes the key on its way
+            # out. It holds no browsers, only the key, so omniboxes_disable_recovery leaves it alone.
+            "part_of": ["omniboxes-node"], "after": ["omniboxes-node"], "restart": "always", "restart_sec": 2,
+        })
+    if s["is_master"]:
+        argv = [python, "-m", "omniboxes.master.server", "--port", str(s["master_port"]), "--workers",
+                str(s["master_workers"]), "--redis-host", s["master_redis_host"], "--redis-port",
+                str(s["master_redis_port"]), "--redis-registry"]
+        if s["is_worker"]:
+            argv += ["--nodes", f"http://localhost:{s['node_port']}"]
+        registry_unit = f"redis-server@{s['master_redis_port']}"
+        services.append({
+            **common, "name": "omniboxes-master",
+            "description": f"OmniBoxes master API on port {s['master_port']}",
+            "argv": argv, "wants": [registry_unit],
+            "after": [registry_unit] + (["omniboxes-node"] if s["is_worker"] else []),
+            "ports": [int(s["master_port"])], "enabled": bool(s["enabled"]),
+            "health": {"tcp": f"127.0.0.1:{s['master_port']}"},
+        })
+    return [service for service in services if service]
+
+
 class FilterModule:
     def filters(self):
-        return {"omniboxes_topology_problems": omniboxes_topology_problems}
+        return {"omniboxes_services": omniboxes_services, "omniboxes_topology_problems": omniboxes_topology_problems}

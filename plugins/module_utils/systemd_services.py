@@ -11,6 +11,7 @@ such as redis-server overwrite it with their process title.)
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import os
@@ -137,10 +138,12 @@ def _marks(text: str | None) -> dict:
 class SystemdRuntime:
     """Converges, probes, stops and removes one component's services on this host."""
 
-    def __init__(self, module, component: str, unit_dir: str = "/etc/systemd/system"):
+    def __init__(self, module, component: str, unit_dir: str = "/etc/systemd/system", adopt: list | None = None):
         self.module = module
         self.component = component
         self.unit_dir = unit_dir
+        # Unit names (glob patterns) whose files an earlier gymfleet wrote without a mark: this component's.
+        self.adopt = list(adopt or [])
 
     # -- reading the host ------------------------------------------------------------------------------
     def _run(self, argv: list[str], check: bool = True) -> tuple[int, str, str]:
@@ -153,8 +156,11 @@ class SystemdRuntime:
         """Unit name -> file path of every unit in unit_dir that carries this component's mark."""
         owned = {}
         for path in sorted(glob.glob(os.path.join(self.unit_dir, "*.service"))):
-            if _marks(_read(path)).get(MARK) == self.component:
-                owned[os.path.basename(path)] = path
+            text, name = _read(path) or "", os.path.basename(path)
+            mark = _marks(text).get(MARK)
+            legacy = mark is None and text.startswith(LEGACY_HEADER)
+            if mark == self.component or (legacy and any(fnmatch.fnmatch(name, p) for p in self.adopt)):
+                owned[name] = path
         return owned
 
     def show(self, units: list[str]) -> dict[str, dict]:
@@ -259,13 +265,17 @@ class SystemdRuntime:
         units = [r["unit"] for r in removals]
         if not units:
             return
-        self._run(["systemctl", "stop", "--", *units])
+        # A template (name@.service) has no run of its own to stop; its instances are units of their own.
+        running = [u for u in units if not u.endswith("@.service")]
+        if running:
+            self._run(["systemctl", "stop", "--", *running])
         self._run(["systemctl", "disable", "--quiet", "--", *units], check=False)
         for removal in removals:
             for path in [removal["path"], *removal["files"]]:
                 if os.path.lexists(path):
                     os.remove(path)
-        self._run(["systemctl", "reset-failed", "--", *units], check=False)
+        if running:
+            self._run(["systemctl", "reset-failed", "--", *running], check=False)
 
     def daemon_reload(self) -> None:
         self._run(["systemctl", "daemon-reload"])
@@ -293,8 +303,11 @@ class SystemdRuntime:
         since = time.time()
         units = [unit_name(s) for s in batch]
         before = self.show(units)
+        # A unit to start that already runs was pulled in by another one started before it (Wants=): nothing
+        # to ask, and no new run to wait for. Every other one must show a run that began after the request.
+        already = {u for u in units if wanted[u] == "start" and before[u]["active_state"] in ("active", "activating")}
         for verb in ("restart", "start"):
-            chosen = [u for u in units if wanted[u] == verb]
+            chosen = [u for u in units if wanted[u] == verb and u not in already]
             if chosen:
                 # Without waiting for the jobs: a start job of a service that keeps dying waits through every
                 # automatic restart, so the death would only show at the timeout.
@@ -306,7 +319,7 @@ class SystemdRuntime:
             states = self.show(list(pending))
             for unit, spec in list(pending.items()):
                 state = states[unit]
-                if state["invocation"] == before[unit]["invocation"]:
+                if unit not in already and state["invocation"] == before[unit]["invocation"]:
                     continue  # the job has not begun (it may wait for a dependency): the old run still shows
                 # NRestarts goes back to 0 on a start from inactive but not on one from auto-restart: count
                 # from the lowest value seen since the request.

@@ -179,6 +179,13 @@ options:
     description: Services of the same start level started at once.
     type: int
     default: 4
+  adopt:
+    description:
+      - Unit names (shell patterns, such as C(omniboxes-*)) whose files gymfleet wrote before units carried a
+        component mark. Those files count as this component's, so an upgrade removes the ones no longer declared.
+    type: list
+    elements: str
+    default: []
   unit_dir:
     description: Directory of the units.
     type: path
@@ -429,6 +436,7 @@ def main():
             "timeout": {"type": "int", "default": 120},
             "parallel": {"type": "int", "default": 4},
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
+            "adopt": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -439,7 +447,7 @@ def main():
         specs = normalize_all(module.params["services"] if module.params["state"] != "absent" else [])
     except DeclarationError as exc:
         module.fail_json(msg=f"component {component}: {exc}")
-    runtime = SystemdRuntime(module, component, module.params["unit_dir"])
+    runtime = SystemdRuntime(module, component, module.params["unit_dir"], module.params["adopt"])
     try:
         result = converge(module, runtime, specs)
     except ServiceFailure as exc:

@@ -142,6 +142,21 @@ def test_plan_adopts_a_unit_of_an_earlier_gymfleet(tmp_path):
     assert [w["unit"] for w in plan["write"]] == ["web@8000.service"]
 
 
+def test_units_of_an_earlier_gymfleet_are_adopted_by_name_only(tmp_path):
+    legacy = "# Managed by gymfleet; local changes are overwritten.\n[Unit]\n"
+    for name in ("omniboxes-master.service", "omniboxes-instance@.service", "ray-head.service"):
+        (tmp_path / name).write_text(legacy)
+    (tmp_path / "omniboxes-mine.service").write_text("[Unit]\nDescription=an administrator's\n")
+    module = FakeModule()
+    runtime = SystemdRuntime(module, "omniboxes", str(tmp_path), adopt=["omniboxes-*"])
+    plan = runtime.plan(normalize_all([web("omniboxes-node")]), prune=True)
+    assert sorted(r["unit"] for r in plan["remove"]) == ["omniboxes-instance@.service", "omniboxes-master.service"]
+    runtime.remove(plan["remove"])
+    stops = [call for call in module.calls if call[:2] == ["systemctl", "stop"]]
+    assert stops == [["systemctl", "stop", "--", "omniboxes-master.service"]], "a template has no run to stop"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["omniboxes-mine.service", "ray-head.service"]
+
+
 def test_staleness_is_read_from_the_record_of_the_current_run(monkeypatch, tmp_path):
     monkeypatch.setattr(systemd_services, "RECORD_DIR", str(tmp_path))
     (tmp_path / "web.service").write_text("abc 0123456789abcdef\n")
@@ -308,3 +323,21 @@ def test_apply_changes_false_only_starts_what_does_not_run(tmp_path):
                       normalize_all([web("web@8000"), web("web@8001")]))
     assert result["written"] == [] and result["removed"] == [] and result["restarted"] == []
     assert result["started"] == ["web@8001.service"]
+
+
+def test_a_unit_pulled_in_by_another_is_waited_for_not_started_again():
+    from ansible_collections.gymfleet.cluster.plugins.module_utils.services import Deadline
+
+    module = FakeModule({"registrar.service": {"ActiveState": "active", "SubState": "running", "InvocationID": "a1"}})
+    SystemdRuntime(module, "trial").start([(normalize(web("registrar")), "start")], Deadline(5), 2)
+    assert not [call for call in module.calls if call[:2] == ["systemctl", "start"]]
+
+
+def test_a_start_that_never_begins_times_out_with_the_journal():
+    from ansible_collections.gymfleet.cluster.plugins.module_utils.services import Deadline
+
+    module = FakeModule()
+    with pytest.raises(ServiceFailure, match="web.service not healthy in time") as failure:
+        SystemdRuntime(module, "trial").start([(normalize(web("web")), "start")], Deadline(0.5), 2)
+    assert ["systemctl", "start", "--no-block", "--", "web.service"] in module.calls
+    assert failure.value.details["unit"] == "web.service"
