@@ -1,0 +1,173 @@
+"""Issue 15's figures: status and no-op deploys on the demo stack and on the base roles at two sizes.
+
+Usage: python bench/engine.py [--runs N] [--baseline REF] [--big N] [--skip-big] [--keep]
+
+Every measure runs on labs of its own, side by side with the floor (one ad-hoc Ansible task on the same hosts)
+and, with --baseline REF, with the playbooks of another commit (a git worktree of REF, run by this CLI through
+GYMFLEET_HOME) in the same run, on a lab of the same size of its own (two versions managing the same hosts would
+undo each other's work). Medians of N runs (default 3).
+  demo cold             lab up from the image, stack laid out, the whole stack deployed (one run)
+  demo no-op deploy     the same deploy again: nothing to start, nothing may change
+  demo status           `gymfleet status --json`
+  base no-op deploy     firewall, python_env and Redis only (the lab's default inventory), 3 and --big hosts
+  base status           the same labs' status
+24 lab hosts need fs.inotify.max_user_instances above 128 (about 22 systemd hosts exhaust it); the script
+raises it to 1024 for the run when it is lower, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def run(command: list[str], home: Path | None = None, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    env = os.environ | {"PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_CONFIG": str((home or ROOT) / "ansible.cfg")}
+    if home:
+        env["GYMFLEET_HOME"] = str(home)
+    started = time.monotonic()
+    proc = subprocess.run(command, cwd=home or ROOT, env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if check and proc.returncode not in (0, 1):
+        print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{' '.join(command)} failed with {proc.returncode}")
+    return seconds, proc
+
+
+def changes(output: str) -> int | None:
+    found = re.search(r"\w+: \w+ in [\d:.]+; (\d+) tasks, (\d+) changes", output)
+    return int(found.group(2)) if found else None
+
+
+class Lab:
+    def __init__(self, name: str, nodes: int, stack: bool):
+        self.name, self.nodes, self.stack = name, nodes, stack
+        self.inventory = f"inventories/lab/{name}"
+
+    def up(self) -> None:
+        run([str(BIN / "gymfleet"), "lab", "down", "--name", self.name], check=False)
+        run([str(BIN / "gymfleet"), "lab", "up", "--name", self.name, "--nodes", str(self.nodes)])
+        if self.stack:
+            run([str(BIN / "gymfleet"), "lab", "stack", "--name", self.name])
+
+    def down(self) -> None:
+        run([str(BIN / "gymfleet"), "lab", "down", "--name", self.name], check=False)
+
+    def deploy(self, home: Path | None = None) -> tuple[float, int | None]:
+        seconds, proc = run([str(BIN / "gymfleet"), "deploy", "--plain", "-i", str(ROOT / self.inventory)], home)
+        if proc.returncode != 0:
+            print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"deploy on {self.name} failed")
+        return seconds, changes(proc.stdout + proc.stderr)
+
+    def status(self, home: Path | None = None) -> tuple[float, bool]:
+        seconds, proc = run([str(BIN / "gymfleet"), "status", "--json", "-i", str(ROOT / self.inventory)], home)
+        healthy = bool(proc.stdout.strip()) and json.loads(proc.stdout).get("healthy", False)
+        return seconds, healthy
+
+    def adhoc(self) -> float:
+        seconds, _ = run([str(BIN / "ansible"), "-i", str(ROOT / self.inventory), "all", "-m", "ansible.builtin.ping"])
+        return seconds
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="a commit whose playbooks run beside this checkout's, such as 9ad269d")
+    parser.add_argument("--big", type=int, default=24, help="hosts of the large base-roles lab")
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="leave the labs up afterwards")
+    args = parser.parse_args()
+
+    worktree = None
+    if args.baseline:
+        worktree = Path(tempfile.mkdtemp(prefix="gymfleet-baseline-")) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline], cwd=ROOT, check=True,
+                       capture_output=True)
+    if not args.skip_big and INOTIFY.exists() and int(INOTIFY.read_text()) < 1024:
+        print(f"raising {INOTIFY} from {INOTIFY.read_text().strip()} to 1024 for {args.big} systemd hosts")
+        INOTIFY.write_text("1024")
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    sizes = [(3, True), (3, False)] + ([] if args.skip_big else [(args.big, False)])
+    trees = [("this", None)] + ([(args.baseline, worktree)] if worktree else [])
+    figures: dict[tuple, dict] = {}
+    labs: list[Lab] = []
+    try:
+        for nodes, stack in sizes:
+            label = "demo stack, 3 hosts" if stack else f"base roles, {nodes} hosts"
+            for tree_label, home in trees:
+                # Each tree on a lab of its own: two versions managing the same hosts would undo each other.
+                lab = Lab(f"bench{'demo' if stack else 'base'}{nodes}{'b' if home else ''}", nodes, stack)
+                labs.append(lab)
+                lab.up()
+                cold = lab.deploy(home)
+                deploys = [lab.deploy(home) for _ in range(args.runs)]
+                statuses = [lab.status(home) for _ in range(args.runs)]
+                figures[(label, tree_label)] = {
+                    "cold": cold,
+                    "deploy": (median([d[0] for d in deploys]), max((d[1] or 0) for d in deploys)),
+                    "status": (median([s[0] for s in statuses]), all(s[1] for s in statuses)),
+                    "adhoc": median([lab.adhoc() for _ in range(args.runs)]),
+                }
+                if not args.keep:
+                    lab.down()
+            this, base = figures[(label, "this")], figures.get((label, args.baseline))
+
+            def seconds(entry, key):
+                return f"{entry[key][0]:.1f} s" if entry else "-"
+
+            if stack:
+                rows.append((f"cold deploy, {label}", seconds(base, "cold"),
+                             f"{this['cold'][0]:.1f} s ({this['cold'][1]} changes)",
+                             f"{this['cold'][0] / base['cold'][0]:.2f}x" if base else "", "no slower (248 s before)"))
+            rows.append((f"no-op deploy, {label}",
+                         f"{base['deploy'][0]:.1f} s, {base['deploy'][1]} changes" if base else "-",
+                         f"{this['deploy'][0]:.1f} s, {this['deploy'][1]} changes",
+                         f"{base['deploy'][0] / this['deploy'][0]:.1f}x faster" if base else "",
+                         "<= 15 s, 0 changes" if stack else ""))
+            adhoc = this["adhoc"]
+            rows.append((f"status, {label}", seconds(base, "status"),
+                         f"{this['status'][0]:.1f} s{'' if this['status'][1] else ' NOT healthy'}",
+                         f"{this['status'][0] / adhoc:.1f}x ad-hoc",
+                         f"<= 3 s and <= 2x ad-hoc ({2 * adhoc:.1f} s)" if stack else "<= 8 s" if nodes > 3 else ""))
+            rows.append((f"one ad-hoc task, {label}", f"{base['adhoc']:.1f} s" if base else "-", f"{adhoc:.1f} s",
+                         "", "the floor"))
+        if not args.skip_big:
+            for tree_label in [t for t, _ in trees]:
+                small = figures[("base roles, 3 hosts", tree_label)]["deploy"][0]
+                big = figures[(f"base roles, {args.big} hosts", tree_label)]["deploy"][0]
+                rows.append((f"no-op deploy {args.big} hosts / 3 hosts ({tree_label})", "", f"{big / small:.1f}x", "",
+                             "<= 3.5x (8.0x before)"))
+    finally:
+        if not args.keep:
+            for lab in labs:
+                lab.down()
+        if worktree:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
+
+    print(f"| measure | {args.baseline or 'baseline'} | this checkout | ratio | target |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(cell or "-" for cell in row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The services engine through the real deploy on the lab: interrupted deploys are finished by the next run, and
+what leaves the inventory leaves the hosts."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from test_runner_api import cli, deployed  # noqa: F401 - the shared deployed lab
+
+from conftest import LAB, ROOT, VENV_BIN
+
+NODE = f"{LAB}-node1"
+
+
+def on_node(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", "exec", NODE, *argv], capture_output=True, text=True)
+
+
+def redis_config(name: str) -> str:
+    password = (Path.home() / ".cache" / "gymfleet" / "labs" / LAB / "redis_password").read_text().strip()
+    answer = on_node("redis-cli", "-p", "6379", "--no-auth-warning", "-a", password, "config", "get", name)
+    return answer.stdout.split()[-1]
+
+
+@pytest.mark.parametrize("databases, task", [
+    (5, "Write each instance's configuration"),
+    (6, "Run the instances"),
+])
+def test_a_deploy_interrupted_after_a_change_is_finished_by_the_next(deployed, databases, task):  # noqa: F811
+    env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    change = ["-e", f"redis_databases={databases}", "-i", str(deployed), "--plain"]
+    proc = subprocess.Popen([str(VENV_BIN / "gymfleet"), "deploy", *change], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, seen = time.monotonic() + 300, ""
+    while time.monotonic() < deadline and task not in seen:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen += line
+    assert task in seen, seen[-2000:]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out[-2000:], err[-2000:])
+
+    rerun = cli("deploy", *change)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert redis_config("databases") == str(databases), "the instance runs the configuration on disk"
+    again = cli("deploy", *change)
+    assert again.returncode == 0 and ", 0 changes;" in again.stdout, again.stdout[-3000:]
+
+
+def test_an_instance_that_leaves_the_inventory_leaves_the_host(deployed):  # noqa: F811
+    two = ["-e", 'redis_instances=[{"port": 6379}, {"port": 6391}]', "-i", str(deployed), "--plain"]
+    assert cli("deploy", *two).returncode == 0
+    assert "6391" in on_node("iptables", "-S", "GYMFLEET-INPUT").stdout
+    assert on_node("systemctl", "is-active", "redis-server@6391.service").stdout.strip() == "active"
+
+    back = cli("deploy", "-i", str(deployed), "--plain")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert "6391" not in on_node("iptables", "-S", "GYMFLEET-INPUT").stdout, "the firewall no longer claims it"
+    assert ":6391 " not in on_node("ss", "-ltnH").stdout, "nothing listens on the old port"
+    assert on_node("test", "-e", "/etc/systemd/system/redis-server@6391.service").returncode == 1
+    assert on_node("test", "-d", "/var/lib/redis/6391").returncode == 0, "its data stays"
