@@ -26,6 +26,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
 from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import (
     command_line,
     environment_assignment,
+    read_unit,
     render_unit,
     verify,
 )
@@ -117,14 +118,6 @@ def unit_sections(spec: dict, component: str, digest: str) -> dict:
     return {"Unit": unit, "Service": service, "Install": {"WantedBy": "multi-user.target"}}
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _marks(text: str | None) -> dict:
     """The gymfleet marks in a unit file's text."""
     marks = {}
@@ -156,7 +149,7 @@ class SystemdRuntime:
         """Unit name -> file path of every unit in unit_dir that carries this component's mark."""
         owned = {}
         for path in sorted(glob.glob(os.path.join(self.unit_dir, "*.service"))):
-            text, name = _read(path) or "", os.path.basename(path)
+            text, name = read_unit(path) or "", os.path.basename(path)
             mark = _marks(text).get(MARK)
             legacy = mark is None and text.startswith(LEGACY_HEADER)
             if mark == self.component or (legacy and any(fnmatch.fnmatch(name, p) for p in self.adopt)):
@@ -214,7 +207,7 @@ class SystemdRuntime:
         for spec in specs:
             unit = unit_name(spec)
             path = os.path.join(self.unit_dir, unit)
-            before = _read(path)
+            before = read_unit(path)
             if before is not None and unit not in owned:
                 other = _marks(before).get(MARK)
                 if other or not before.startswith(LEGACY_HEADER):
@@ -236,7 +229,7 @@ class SystemdRuntime:
         units = [unit_name(s) for s in specs] + [r["unit"] for r in plan["remove"]]
         plan["units"] = self.show(units)
         for removal in plan["remove"]:
-            text = _read(removal["path"]) or ""
+            text = read_unit(removal["path"]) or ""
             removal["files"] = _marks(text).get(FILES_MARK, "").split()
             plan["diff"].append({"before": text, "after": "", "before_header": removal["path"],
                                  "after_header": removal["path"]})

@@ -81,6 +81,15 @@ def render_unit(sections: dict, header: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_unit(path: str) -> str | None:
+    """A unit file's text, or None when there is none."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
 def find_unit_file(name: str) -> str | None:
     """The file systemd would load for a unit name (a template's file for an instance name)."""
     candidates = [name]

@@ -117,17 +117,10 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import 
     UNIT_NAME_RE,
     UnitError,
     find_unit_file,
+    read_unit,
     render_unit,
     verify,
 )
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
 
 
 def run_module(module: AnsibleModule) -> dict:
@@ -141,7 +134,7 @@ def run_module(module: AnsibleModule) -> dict:
         path = os.path.join(params["unit_dir"], f"{name}.d", params["dropin"])
     else:
         path = os.path.join(params["unit_dir"], name)
-    before = _read(path)
+    before = read_unit(path)
     result = {"changed": False, "path": path, "reloaded": False}
 
     if params["state"] == "absent":
