@@ -38,8 +38,8 @@ DEFINITION_MARK = "X-Gymfleet-Definition"
 RECORD_DIR = "/run/gymfleet/services"
 # Units written by gymfleet before the engine carried a mark; the engine adopts them.
 LEGACY_HEADER = "# Managed by gymfleet"
-PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "NeedDaemonReload",
-              "UnitFileState", "Result", "ExecMainStatus", "InactiveExitTimestampMonotonic", "InvocationID")
+PROPERTIES = ("Id", "ActiveState", "SubState", "MainPID", "NRestarts", "NeedDaemonReload", "UnitFileState",
+              "ExecMainStatus", "InvocationID")
 JOURNAL_LINES = 15
 POLL_SECONDS = 0.25
 # How long a service without a health probe must stay up after its start to count as started.
@@ -166,18 +166,14 @@ class SystemdRuntime:
         for unit, block in zip(units, blocks, strict=True):
             props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
             states[unit] = {
-                "load_state": props.get("LoadState", ""),
                 "active_state": props.get("ActiveState", ""),
                 "sub_state": props.get("SubState", ""),
                 "main_pid": int(props.get("MainPID") or 0),
                 "restarts": int(props.get("NRestarts") or 0),
                 "need_reload": props.get("NeedDaemonReload") == "yes",
                 "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "alias"),
-                "result": props.get("Result", ""),
                 "exit_status": props.get("ExecMainStatus", ""),
-                # Moves each time the unit leaves inactive: a unit that is inactive again after it moved has run
-                # and ended, while one whose start job still waits for its dependencies has not moved.
-                "left_inactive": props.get("InactiveExitTimestampMonotonic", "0"),
+                # New with every run: a start has begun once it differs from the one before the request.
                 "invocation": props.get("InvocationID", ""),
             }
         return states
