@@ -196,8 +196,5 @@ class Deadline:
     def __init__(self, seconds: float):
         self.end = time.monotonic() + seconds
 
-    def left(self) -> float:
-        return max(0.0, self.end - time.monotonic())
-
     def passed(self) -> bool:
         return time.monotonic() >= self.end
