@@ -43,3 +43,17 @@ def host_rows(answer: dict, cluster: str) -> list[dict] | None:
 def fetch_hosts(admin_url: str, cluster: str, timeout: float) -> list[dict] | None:
     response = open_url(f"{admin_url.rstrip('/')}/clusters?format=json", timeout=timeout, validate_certs=True)
     return host_rows(json.loads(response.read()), cluster)
+
+
+def judge_backends(rows: list[dict], expected: list[str]) -> dict:
+    """The summary, with the expected backends that are missing or unhealthy."""
+    by_address = {row["address"]: row for row in rows}
+    wanted = expected or list(by_address)
+    return {
+        "backends": rows,
+        "healthy": sum(row["healthy"] for row in rows),
+        "total": len(rows),
+        "missing": [address for address in wanted if address not in by_address],
+        "unhealthy": [f"{address} ({', '.join(by_address[address]['reasons'])})" for address in wanted
+                      if address in by_address and not by_address[address]["healthy"]],
+    }

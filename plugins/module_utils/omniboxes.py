@@ -8,6 +8,10 @@ Upstream (microsoft/webgym, omniboxes/common/redis_registry.py and omniboxes/nod
 
 from __future__ import annotations
 
+import json
+
+from ansible.module_utils.urls import open_url
+
 REGISTRY_DB = 1
 REGISTRY_PREFIX = "omnibox:nodes:"
 POOL_DB = 0
@@ -54,3 +58,31 @@ def summarize_pool(available: list[int], in_use: list[str], expected_ports: list
         state["missing"] = sorted(set(expected_ports) - known)
         state["unexpected"] = sorted(known - set(expected_ports))
     return state
+
+
+def summarize_info(answer: dict) -> dict:
+    """What a playbook needs from a master's or a node's /info answer."""
+    if "nodes" in answer:
+        nodes = answer["nodes"] or []
+        healthy = [node for node in nodes if node.get("healthy")]
+        return {
+            "kind": "master",
+            "nodes": nodes,
+            "total": len(nodes),
+            "healthy": len(healthy),
+            "unhealthy_urls": sorted(node.get("url", "?") for node in nodes if not node.get("healthy")),
+            "capacity": sum(int(node.get("capacity", 0)) for node in healthy),
+            "available": sum(int(node.get("available", 0)) for node in healthy),
+        }
+    return {
+        "kind": "node",
+        "capacity": int(answer.get("capacity", 0)),
+        "available": int(answer.get("available", 0)),
+        "in_use": list(answer.get("in_use", [])),
+    }
+
+
+def fetch_info(url: str, api_key: str, timeout: float) -> dict:
+    """GET <url>/info of a master or a node server, with upstream's API-key header."""
+    response = open_url(f"{url.rstrip('/')}/info", headers={"x-api-key": api_key}, timeout=timeout, validate_certs=True)
+    return json.loads(response.read())

@@ -1,8 +1,8 @@
-"""The argument spec that matches the redis_connection doc fragment."""
+"""The argument spec that matches the redis_connection doc fragment, and connecting with it."""
 
 from __future__ import annotations
 
-from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import RespClient
+from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import RespClient, RespError, parse_info
 
 
 def connection_argument_spec() -> dict:
@@ -24,3 +24,27 @@ def connect(params: dict, db: int = 0) -> RespClient:
         host=params["host"], port=params["port"], password=params["password"],
         username=params["username"], db=db, timeout=params["connect_timeout"],
     )
+
+
+def health(params: dict) -> dict:
+    """PING and INFO of one instance: {up, version, role, uptime_seconds, connected_clients, keys} or {up, error}."""
+    try:
+        with connect(params) as client:
+            if client.command("PING") != "PONG":
+                raise RespError("PING did not answer PONG")
+            info = parse_info(client.command("INFO"))
+    except RespError as exc:
+        return {"up": False, "error": f"{params['host']}:{params['port']}: {exc}"}
+    keys = {
+        name[2:]: stats.get("keys", 0)
+        for name, stats in info.items()
+        if name.startswith("db") and isinstance(stats, dict)
+    }
+    return {
+        "up": True,
+        "version": str(info.get("redis_version", "")),
+        "role": info.get("role", ""),
+        "uptime_seconds": info.get("uptime_in_seconds", 0),
+        "connected_clients": info.get("connected_clients", 0),
+        "keys": keys,
+    }

@@ -107,22 +107,8 @@ waited:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import fetch_hosts
+from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import fetch_hosts, judge_backends
 from ansible_collections.gymfleet.cluster.plugins.module_utils.polling import POLLING_ARGUMENT_SPEC
-
-
-def judge(rows: list[dict], expected: list[str]) -> dict:
-    """The summary, with the expected backends that are missing or unhealthy."""
-    by_address = {row["address"]: row for row in rows}
-    wanted = expected or list(by_address)
-    return {
-        "backends": rows,
-        "healthy": sum(row["healthy"] for row in rows),
-        "total": len(rows),
-        "missing": [address for address in wanted if address not in by_address],
-        "unhealthy": [f"{address} ({', '.join(by_address[address]['reasons'])})" for address in wanted
-                      if address in by_address and not by_address[address]["healthy"]],
-    }
 
 
 def main():
@@ -145,7 +131,7 @@ def main():
             if rows is None:
                 problem = f"Envoy has no cluster {params['cluster']}"
             else:
-                summary = judge(rows, params["expected"])
+                summary = judge_backends(rows, params["expected"])
                 problems = ([f"not in the cluster: {', '.join(summary['missing'])}"] if summary["missing"] else []) + (
                     [f"unhealthy: {'; '.join(summary['unhealthy'])}"] if summary["unhealthy"] else [])
                 problem = "; ".join(problems) or None

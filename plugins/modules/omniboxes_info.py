@@ -95,34 +95,11 @@ waited:
   type: float
 """
 
-import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import fetch_info, summarize_info
 from ansible_collections.gymfleet.cluster.plugins.module_utils.polling import POLLING_ARGUMENT_SPEC
-
-
-def summarize(answer: dict) -> dict:
-    """What a playbook needs from a master's or a node's /info answer."""
-    if "nodes" in answer:
-        nodes = answer["nodes"] or []
-        healthy = [node for node in nodes if node.get("healthy")]
-        return {
-            "kind": "master",
-            "nodes": nodes,
-            "total": len(nodes),
-            "healthy": len(healthy),
-            "unhealthy_urls": sorted(node.get("url", "?") for node in nodes if not node.get("healthy")),
-            "capacity": sum(int(node.get("capacity", 0)) for node in healthy),
-            "available": sum(int(node.get("available", 0)) for node in healthy),
-        }
-    return {
-        "kind": "node",
-        "capacity": int(answer.get("capacity", 0)),
-        "available": int(answer.get("available", 0)),
-        "in_use": list(answer.get("in_use", [])),
-    }
 
 
 def unmet(summary: dict, healthy_nodes: int | None, capacity: int | None) -> list[str]:
@@ -135,12 +112,6 @@ def unmet(summary: dict, healthy_nodes: int | None, capacity: int | None) -> lis
     if capacity is not None and summary["capacity"] < capacity:
         problems.append(f"capacity {summary['capacity']} of {capacity}")
     return problems
-
-
-def fetch(params: dict) -> dict:
-    response = open_url(f"{params['url'].rstrip('/')}/info", headers={"x-api-key": params["api_key"]},
-                        timeout=params["request_timeout"], validate_certs=True)
-    return json.loads(response.read())
 
 
 def main():
@@ -158,7 +129,8 @@ def main():
     start = time.monotonic()
     while True:
         try:
-            summary, error = summarize(fetch(params)), None
+            answer = fetch_info(params["url"], params["api_key"], params["request_timeout"])
+            summary, error = summarize_info(answer), None
             problems = unmet(summary, params["wait_healthy_nodes"], params["wait_capacity"])
         except Exception as exc:  # connection refused, HTTP errors, bad JSON: all mean "not ready yet"
             summary, error = None, f"{params['url']}/info: {exc}"

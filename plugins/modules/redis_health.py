@@ -75,33 +75,9 @@ keys:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import (
     CONNECTION_REQUIRED_BY,
-    connect,
     connection_argument_spec,
+    health,
 )
-from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import RespError, parse_info
-
-
-def health(params: dict) -> dict:
-    try:
-        with connect(params) as client:
-            if client.command("PING") != "PONG":
-                raise RespError("PING did not answer PONG")
-            info = parse_info(client.command("INFO"))
-    except RespError as exc:
-        return {"up": False, "error": f"{params['host']}:{params['port']}: {exc}"}
-    keys = {
-        name[2:]: stats.get("keys", 0)
-        for name, stats in info.items()
-        if name.startswith("db") and isinstance(stats, dict)
-    }
-    return {
-        "up": True,
-        "version": str(info.get("redis_version", "")),
-        "role": info.get("role", ""),
-        "uptime_seconds": info.get("uptime_in_seconds", 0),
-        "connected_clients": info.get("connected_clients", 0),
-        "keys": keys,
-    }
 
 
 def main():
