@@ -1,8 +1,8 @@
 """Write the lifecycle playbooks from meta/systems.yml, or check that they are current (`--check`).
 
 deploy, start, stop and restart run one play per component on the hosts of its groups (stop in reverse order);
-status asks every component of each host. `make lint` runs `--check`, so a system added to the manifest
-without `make systems` fails before anything runs.
+status asks each host once about all of its components (every role's status checks in one host_status call).
+`make lint` runs `--check`, so a system added to the manifest without `make systems` fails before anything runs.
 """
 
 from __future__ import annotations
@@ -32,39 +32,40 @@ HEADERS = {
 VERBS = {"start": "Start", "stop": "Stop", "restart": "Restart"}
 STATUS = '''---
 {generated}
-# Status reads and changes nothing, so it skips the full preflight: each host only learns its cluster address,
-# which the probes use. A host out of reach drops out here; the others are still asked, and the report names
-# it. (The CLI refuses an inventory it cannot parse, or without hosts, before any run.)
-- name: Learn each host's cluster address
+# Status reads and changes nothing, so it skips the full preflight. Each host is asked once (module host_status)
+# about all of its components, from the roles' own declarations; the controller judges the answers. A host out
+# of reach becomes a row; the others are still asked. (The CLI refuses an inventory it cannot parse, or without
+# hosts, before any run.)
+- name: Ask every host how its components are
   hosts: all
   gather_facts: false
   tasks:
-    # Before the cluster address, which prefers the tailnet address of a connected node (read-only).
+    # Only where the fact cache does not know the cluster address the last run decided (a new controller, an
+    # expired cache): the probes use it.
     - name: Read the tailnet address
       ansible.builtin.include_role:
         name: gymfleet.cluster.tailscale
         tasks_from: current_address
-      when: "'tailscale' in group_names"
+      when: "'tailscale' in group_names and cluster_address is not defined"
 
     - name: Decide the cluster address
       ansible.builtin.include_role:
         name: gymfleet.cluster.cluster_address
-      when: "'cluster' in group_names"
+      when: "'cluster' in group_names and cluster_address is not defined"
 
-- name: Ask every component how it is
-  hosts: all
-  gather_facts: false
-  tasks:
-{tasks}
+    # These files hold no task: importing them makes each role's __<role>_status_checks known to the probe.
+{imports}    - name: Ask the host about all of its components at once
+      gymfleet.cluster.host_status:
+        checks: >-
+{checks}
+      register: gymfleet_status_probe
+
     # Every row with its system and metrics, as data: `gymfleet status` and the Python API read this fact
     # from the run's events.
-    - name: Collect the rows of every host
+    - name: Judge every host's answers
       ansible.builtin.set_fact:
-        gymfleet_status_report:
-          rows: >-
-            {{{{ ansible_play_hosts_all | map('extract', hostvars) | selectattr('gymfleet_status_rows', 'defined')
-               | map(attribute='gymfleet_status_rows') | flatten }}}}
-          unanswered: "{{{{ ansible_play_hosts_all | difference(ansible_play_hosts) }}}}"
+        gymfleet_status_report: >-
+          {{{{ ansible_play_hosts_all | gymfleet.cluster.status_report(hostvars, ansible_play_hosts) }}}}
       run_once: true
 
     - name: Print the status table
@@ -75,12 +76,13 @@ STATUS = '''---
 
     - name: Fail when a component is down
       ansible.builtin.assert:
-        that: gymfleet_status_rows | default([]) | selectattr('state', 'equalto', 'DOWN') | length == 0
+        that: __down | length == 0
         quiet: true
-        fail_msg: >-
-          host {{{{ inventory_hostname }}}}: down:
-          {{{{ gymfleet_status_rows | default([]) | selectattr('state', 'equalto', 'DOWN') | map(attribute='component')
-             | join(', ') }}}}
+        fail_msg: "host {{{{ inventory_hostname }}}}: down: {{{{ __down | join(', ') }}}}"
+      vars:
+        __down: >-
+          {{{{ gymfleet_status_report.rows | selectattr('host', 'equalto', inventory_hostname)
+             | selectattr('state', 'equalto', 'DOWN') | map(attribute='component') | list }}}}
       # `gymfleet status` and Cluster.status() judge health from the report and turn this off, so that a
       # failure in their run is always something else (a host out of reach, a module that broke).
       when: gymfleet_status_fail_when_down | default(true) | bool
@@ -109,13 +111,14 @@ def _play(component: dict, name: str, body: str, note: str = "", stopping: bool 
 
 def render(entry: str, parts: list[dict]) -> str:
     if entry == "status":
-        tasks = []
-        for c in parts:
-            if "status" in c["entry_points"]:
-                tasks.append(f"    - name: {c['title']}\n      ansible.builtin.include_role:\n"
-                             f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: status\n"
-                             f"      when: {_member(c)}\n")
-        return STATUS.format(generated=GENERATED, tasks="\n".join(tasks))
+        with_status = [c for c in parts if "status" in c["entry_points"]]
+        imports = "".join(f"    - name: {c['title']}\n      ansible.builtin.import_role:\n"
+                          f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: status\n"
+                          for c in with_status)
+        terms = [f"(__{c['role']}_status_checks if {c['groups']} | intersect(group_names) else [])"
+                 for c in with_status]
+        checks = "\n".join(f"          {'{{' if i == 0 else '  +'} {term}" for i, term in enumerate(terms)) + " }}"
+        return STATUS.format(generated=GENERATED, imports=imports, checks=checks)
     plays = []
     if entry == "deploy":
         for c in parts:

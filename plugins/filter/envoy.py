@@ -113,6 +113,16 @@ def envoy_openenv_config(settings: dict) -> dict:
     }
 
 
+def envoy_backends(workers: list, hostvars) -> list[str]:
+    """address:port of every environment server of the backend hosts: each host's cluster address and its
+    openenv_ports (the openenv role's default, [8000], where the inventory sets none)."""
+    backends = []
+    for host in workers:
+        variables = hostvars[host]
+        backends += [f"{variables['cluster_address']}:{int(port)}" for port in variables.get("openenv_ports", [8000])]
+    return backends
+
+
 class FilterModule:
     def filters(self):
-        return {"envoy_openenv_config": envoy_openenv_config}
+        return {"envoy_openenv_config": envoy_openenv_config, "envoy_backends": envoy_backends}

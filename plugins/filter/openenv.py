@@ -33,6 +33,18 @@ def openenv_services(ports: list, settings: dict) -> list[dict]:
     return services
 
 
+def openenv_status_checks(ports: list, address: str, health_path: str = "/health") -> list[dict]:
+    """The status checks of the servers (module host_status): each one's health path on the cluster address."""
+    checks = []
+    for port in ports:
+        url = f"http://{address}:{int(port)}"
+        checks.append({"id": f"openenv-{int(port)}",
+                       "probes": {"health": {"http": {"url": url + health_path, "json": False}}},
+                       "row": {"judge": "openenv_server", "system": "openenv", "component": f"openenv :{int(port)}",
+                               "url": url}})
+    return checks
+
+
 class FilterModule:
     def filters(self):
-        return {"openenv_services": openenv_services}
+        return {"openenv_services": openenv_services, "openenv_status_checks": openenv_status_checks}

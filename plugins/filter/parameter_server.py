@@ -29,6 +29,26 @@ def host_address_entries(hostvars: dict) -> list[str]:
     return [entry for entry in (hostvars.get("cluster_address"), hostvars.get("docker_bridge_subnet")) if entry]
 
 
+def parameter_server_status_checks(processes: list[dict], state_dir: str) -> list[dict]:
+    """The status checks of this host's processes (module host_status): each unit, and how its last run ended
+    (the file its ExecStopPost writes)."""
+    checks = []
+    for process in processes:
+        env = process["env"]
+        local = "DMLC_PS_ROOT_URI" in env
+        scheduler = (f"{env['DMLC_PS_ROOT_URI']}:{env['DMLC_PS_ROOT_PORT']}" if local
+                     else f"{env.get('DMLC_PS_GLOBAL_ROOT_URI', '?')}:{env.get('DMLC_PS_GLOBAL_ROOT_PORT', '?')}")
+        stem = process["unit"].removesuffix(".service")
+        checks.append({"id": f"ps-{process['name']}",
+                       "row": {"judge": "parameter_server", "system": "parameter_server",
+                               "component": f"ps {process['name']}", "name": process["name"],
+                               "kind": process["kind"], "unit": process["unit"], "scheduler": scheduler},
+                       "probes": {"units": {"units": {"pattern": process["unit"]}},
+                                  "exit": {"file": {"path": f"{state_dir}/{stem}.exit"}}}})
+    return checks
+
+
 class FilterModule:
     def filters(self):
-        return {"parameter_server_units": parameter_server_units, "host_address_entries": host_address_entries}
+        return {"parameter_server_units": parameter_server_units, "host_address_entries": host_address_entries,
+                "parameter_server_status_checks": parameter_server_status_checks}

@@ -42,6 +42,18 @@ def redis_services(instances: list[dict], config_dir: str, enabled: bool = True)
     return services
 
 
+def redis_status_checks(instances: list[dict], password: str = "") -> list[dict]:
+    """The status checks of the instances (module host_status): PING and INFO on loopback."""
+    checks = []
+    for instance in instances:
+        port = int(instance["port"])
+        checks.append({"id": f"redis-{port}", "secret": password or None,
+                       "row": {"judge": "redis", "system": "redis", "component": f"redis :{port}", "port": port},
+                       "probes": {"info": {"redis": {"port": port, "secret": True}}}})
+    return checks
+
+
 class FilterModule:
     def filters(self):
-        return {"redis_unprotected_ports": redis_unprotected_ports, "redis_services": redis_services}
+        return {"redis_unprotected_ports": redis_unprotected_ports, "redis_services": redis_services,
+                "redis_status_checks": redis_status_checks}

@@ -118,14 +118,14 @@ def unit_sections(spec: dict, component: str, digest: str) -> dict:
     return {"Unit": unit, "Service": service, "Install": {"WantedBy": "multi-user.target"}}
 
 
-def _marks(text: str | None) -> dict:
+def marks(text: str | None) -> dict:
     """The gymfleet marks in a unit file's text."""
-    marks = {}
+    found = {}
     for line in (text or "").splitlines():
         key, sep, value = line.partition("=")
-        if sep and key in (MARK, FILES_MARK):
-            marks[key] = value.strip()
-    return marks
+        if sep and key in (MARK, FILES_MARK, DEFINITION_MARK):
+            found[key] = value.strip()
+    return found
 
 
 class SystemdRuntime:
@@ -150,7 +150,7 @@ class SystemdRuntime:
         owned = {}
         for path in sorted(glob.glob(os.path.join(self.unit_dir, "*.service"))):
             text, name = read_unit(path) or "", os.path.basename(path)
-            mark = _marks(text).get(MARK)
+            mark = marks(text).get(MARK)
             legacy = mark is None and text.startswith(LEGACY_HEADER)
             if mark == self.component or (legacy and any(fnmatch.fnmatch(name, p) for p in self.adopt)):
                 owned[name] = path
@@ -205,7 +205,7 @@ class SystemdRuntime:
             path = os.path.join(self.unit_dir, unit)
             before = read_unit(path)
             if before is not None and unit not in owned:
-                other = _marks(before).get(MARK)
+                other = marks(before).get(MARK)
                 if other or not before.startswith(LEGACY_HEADER):
                     owner = f"gymfleet's component {other}" if other else "someone else (no gymfleet mark)"
                     raise ServiceFailure(
@@ -226,7 +226,7 @@ class SystemdRuntime:
         plan["units"] = self.show(units)
         for removal in plan["remove"]:
             text = read_unit(removal["path"]) or ""
-            removal["files"] = _marks(text).get(FILES_MARK, "").split()
+            removal["files"] = marks(text).get(FILES_MARK, "").split()
             plan["diff"].append({"before": text, "after": "", "before_header": removal["path"],
                                  "after_header": removal["path"]})
         return plan

@@ -273,6 +273,9 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
                 tags=",".join(request.tags) or None, extravars=request.extravars or None,
                 cmdline=" ".join(cmdline) or None, verbosity=request.verbosity or None, quiet=True,
                 envvars=_ansible_env(root), event_handler=handler, cancel_callback=cancelled.is_set,
+                # Not ansible-runner's own cache in this run's temporary directory, which dies with it: the one
+                # ansible.cfg names, so the next run knows each host's cluster address without asking.
+                fact_cache_type=None,
             )
             status, rc = runner.status, runner.rc
             output = runner.stdout.read() if status == "failed" and not state.tasks_started else ""

@@ -225,7 +225,7 @@ def test_redis_services_declare_each_instance_with_its_files():
 
 
 def test_marks_are_read_only_from_mark_lines():
-    assert systemd_services._marks("X-Gymfleet-Component=a\nDescription=X-Gymfleet-Component=b\n") == {
+    assert systemd_services.marks("X-Gymfleet-Component=a\nDescription=X-Gymfleet-Component=b\n") == {
         "X-Gymfleet-Component": "a"}
 
 

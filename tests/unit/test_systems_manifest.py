@@ -65,6 +65,6 @@ def test_a_broken_manifest_is_named(change, words):
 
 def test_status_titles_follow_status_order():
     titles = system_titles()
-    assert list(titles)[:3] == ["omniboxes", "ray", "openenv"] and titles["openenv"] == "OpenEnv / Envoy"
+    assert list(titles)[:4] == ["cluster", "omniboxes", "ray", "openenv"] and titles["openenv"] == "OpenEnv / Envoy"
     with pytest.raises(ManifestError, match="not systems"):
         status_titles({**MANIFEST, "status_order": ["nosuch"]})

@@ -1,0 +1,26 @@
+"""The status report of a run: every host's probe answers judged into rows (module_utils/status_rows.py)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.gymfleet.cluster.plugins.module_utils.status_rows import report
+
+
+def status_report(hosts: list, hostvars, answered: list, register: str = "gymfleet_status_probe") -> dict:
+    """{rows, unanswered}: the rows of the hosts in `answered`; the others of `hosts` did not answer."""
+    results, addresses = {}, {}
+    for host in hosts:
+        variables = hostvars[host]
+        result = variables.get(register)
+        if host in answered and isinstance(result, dict) and "checks" in result:
+            results[host] = result
+        addresses[host] = variables.get("cluster_address") or ""
+    try:
+        return report(list(hosts), results, addresses)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise AnsibleFilterError(f"status_report: {exc}") from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"status_report": status_report}

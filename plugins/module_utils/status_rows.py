@@ -1,0 +1,203 @@
+"""Status rows from the raw answers of every host's probe (module host_status), judged on the controller.
+
+A row is {host, component, state, detail, system, metrics}: `gymfleet status` groups and sums them, the JSON
+report carries them. Each check names its judge in `row.judge`; a judge sees its own check's answers and,
+for answers that only exist on another host (Ray's node list on the head), every host's report.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import judge_backends
+from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import summarize_info
+
+UP, DOWN = "up", "DOWN"
+
+
+def _row(host: str, row: dict, state: str, detail: str, metrics: dict) -> dict:
+    return {"host": host, "component": row["component"], "state": state, "detail": detail,
+            "system": row["system"], "metrics": metrics}
+
+
+def _active(units: dict) -> list[str]:
+    return [u["unit"] for u in units.get("units", []) if u["active_state"] == "active"]
+
+
+def _stale_note(units: dict) -> str:
+    stale = [u["unit"] for u in units.get("units", []) if u.get("stale")]
+    return f"; {', '.join(stale)} runs an older definition than installed (a deploy restarts it)" if stale else ""
+
+
+def tailscale(host, row, results, reports) -> dict:
+    answer = results["status"]
+    if answer.get("rc") is None:
+        backend, ipv4 = "NotInstalled", ""
+    else:
+        try:
+            status = json.loads(answer.get("stdout") or "") if answer["rc"] == 0 else None
+        except ValueError:
+            status = None
+        backend = (status or {}).get("BackendState") or "DaemonDown"
+        ips = ((status or {}).get("Self") or {}).get("TailscaleIPs") or []
+        ipv4 = next((ip for ip in ips if "." in ip), "") if backend == "Running" else ""
+    return _row(host, row, UP if backend == "Running" else DOWN, backend + (f" {ipv4}" if ipv4 else ""),
+                {"backend_state": backend, "ipv4": ipv4})
+
+
+def python_env(host, row, results, reports) -> dict:
+    answer = results["python"]
+    words = (answer.get("stdout") or "").split() if answer.get("rc") == 0 else []
+    if len(words) == 2:
+        return _row(host, row, UP, f"{row['path']}: Python {words[0]}, {words[1]} distributions",
+                    {"path": row["path"], "python": words[0]})
+    return _row(host, row, DOWN, f"{row['path']} is missing or broken", {"path": row["path"], "python": None})
+
+
+def redis(host, row, results, reports) -> dict:
+    info = results["info"]
+    metrics = {"port": row["port"], "reachable": info.get("up", False), "keys": info.get("keys", {}),
+               "version": info.get("version")}
+    if not info.get("up"):
+        return _row(host, row, DOWN, info.get("error", "no answer"), metrics)
+    return _row(host, row, UP, f"redis {info['version']}, {info['connected_clients']} clients, keys "
+                f"{sum(info['keys'].values())}", metrics)
+
+
+def _info(answer: dict) -> tuple[dict | None, str]:
+    if answer.get("status") == 200 and isinstance(answer.get("json"), dict):
+        return summarize_info(answer["json"]), ""
+    return None, answer.get("error") or f"/info answered HTTP {answer.get('status')}"
+
+
+def omniboxes_node(host, row, results, reports) -> dict:
+    node, problem = _info(results["info"])
+    active = _active(results["units"])
+    instances = sum(unit.startswith("omniboxes-instance@") for unit in active)
+    up = node is not None and node["capacity"] == row["instances"] and "omniboxes-node.service" in active
+    detail = (f"capacity {node['capacity']}/{row['instances']}, available {node['available']}, instance units "
+              f"running {instances}" if node else problem) + _stale_note(results["units"])
+    return _row(host, row, UP if up else DOWN, detail, {
+        "role": "node", "url": row["url"], "capacity": node["capacity"] if node else None,
+        "available": node["available"] if node else None, "instances_expected": row["instances"],
+        "instance_units_running": instances})
+
+
+def omniboxes_master(host, row, results, reports) -> dict:
+    master, problem = _info(results["info"])
+    keys = [node["hostname"] for node in results["registry"].get("nodes", [])]
+    up = master is not None and master["healthy"] == row["nodes_expected"]
+    detail = (f"nodes healthy {master['healthy']}/{master['total']}, capacity {master['capacity']}, available "
+              f"{master['available']}, registry keys {' '.join(keys) or 'none'}" if master else problem)
+    return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), {
+        "role": "master", "url": row["url"], "nodes_healthy": master["healthy"] if master else None,
+        "nodes_total": master["total"] if master else None, "nodes_expected": row["nodes_expected"],
+        "capacity": master["capacity"] if master else None, "available": master["available"] if master else None,
+        "registry_keys": keys})
+
+
+def _ray_cluster(reports: dict, head: str) -> dict:
+    for check in reports.get(head, {}).get("checks", []):
+        if check["row"].get("judge") == "ray_node" and "cluster" in check["results"]:
+            return check["results"]["cluster"]
+    return {"error": f"the head {head} did not answer"}
+
+
+def ray_node(host, row, results, reports) -> dict:
+    cluster = _ray_cluster(reports, row["head"])
+    is_head = row["role"] == "head"
+    active = row["unit"] in _active(results["units"])
+    alive = [node["address"] for node in cluster.get("nodes", []) if node["alive"]]
+    up = active and row["address"] in alive
+    detail = row["unit"] + (" active" if active else " not running")
+    metrics: dict = {"role": row["role"], "alive": up}
+    if is_head:
+        totals = cluster.get("totals") or {}
+        if "error" in cluster:
+            detail += f"; {cluster['error']}"
+        else:
+            detail += (f"; {cluster['alive']}/{row['nodes_expected']} nodes alive, CPU {totals.get('CPU', 0)}, "
+                       f"GPU {totals.get('GPU', 0)}, Ray {cluster['ray_version']}, {row['dashboard_url']}")
+        metrics.update({"nodes_alive": cluster.get("alive"), "nodes_expected": row["nodes_expected"],
+                        "cpus": totals.get("CPU") if "error" not in cluster else None,
+                        "gpus": totals.get("GPU", 0) if "error" not in cluster else None,
+                        "dashboard_url": row["dashboard_url"], "version": cluster.get("ray_version")})
+    elif active and not up:
+        detail += f"; the head does not list {row['address']} alive" + (
+            f" ({cluster['error']})" if "error" in cluster else "")
+    return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), metrics)
+
+
+def openenv_server(host, row, results, reports) -> dict:
+    status = results["health"].get("status")
+    return _row(host, row, UP if status == 200 else DOWN,
+                f"{row['url']}/health " + (str(status) if status is not None else "no answer"),
+                {"role": "server", "url": row["url"], "healthy": status == 200})
+
+
+def envoy(host, row, results, reports) -> dict:
+    answer = results["clusters"]
+    summary = judge_backends(answer["backends"], row["backends"]) if "backends" in answer else None
+    problems = [answer["error"]] if summary is None else (
+        [f"not in the cluster: {', '.join(summary['missing'])}"] if summary["missing"] else []) + (
+        [f"unhealthy: {'; '.join(summary['unhealthy'])}"] if summary["unhealthy"] else [])
+    healthy = summary["healthy"] if summary else 0
+    detail = f"backends healthy {healthy}/{len(row['backends'])}" + "".join(f"; {p}" for p in problems)
+    return _row(host, row, DOWN if problems else UP, detail, {
+        "role": "envoy", "url": row["url"], "backends_healthy": healthy, "backends_total": len(row["backends"])})
+
+
+def parameter_server(host, row, results, reports) -> dict:
+    """A process that exited 0 did its part of the job; one stopped by a stop is stopped; a failed one is DOWN.
+    The exit file is written by each unit's ExecStopPost: SERVICE_RESULT, EXIT_CODE and EXIT_STATUS."""
+    units = results["units"].get("units", [])
+    active = units[0]["active_state"] if units else "inactive"
+    ended = (results["exit"].get("text") or "").split()
+    if active in ("active", "activating", "deactivating"):
+        state = UP
+    elif "error" in results["exit"]:
+        state = "not started"
+    elif ended == ["success", "exited", "0"]:
+        state = "done"
+    elif ended[:2] == ["success", "killed"]:
+        state = "stopped"
+    else:
+        state = DOWN
+    detail = f"{row['kind']}, scheduler {row['scheduler']}" + (
+        "" if "error" in results["exit"] or active == "active" else f", last run: {' '.join(ended)}")
+    return _row(host, row, state, detail, {"name": row["name"], "kind": row["kind"], "unit": row["unit"]})
+
+
+JUDGES = {judge.__name__: judge for judge in (tailscale, python_env, redis, omniboxes_node, omniboxes_master,
+                                              ray_node, openenv_server, envoy, parameter_server)}
+
+
+def address_row(host: str, address: str, addresses: list[str]) -> dict | None:
+    """A DOWN row when the cluster address the probes used (cached by the last run) is on no interface."""
+    if not address or not addresses or address in addresses:
+        return None
+    return {"host": host, "component": "cluster address", "state": DOWN, "system": "cluster",
+            "detail": f"{address} (remembered from the last run) is on no interface here ({', '.join(addresses)}); "
+                      "fix: deploy again, which decides the address anew",
+            "metrics": {"address": address, "interfaces": addresses}}
+
+
+def report(hosts: list[str], answered: dict, addresses: dict) -> dict:
+    """{rows, unanswered} from the host_status results of the hosts that answered (host -> result)."""
+    rows = []
+    for host in hosts:
+        result = answered.get(host)
+        if not result:
+            continue
+        moved = address_row(host, addresses.get(host) or "", result.get("addresses") or [])
+        rows += [moved] if moved else []
+        for check in result.get("checks", []):
+            judge = JUDGES.get(check["row"].get("judge"))
+            if judge is None:
+                raise ValueError(f"check {check['id']} of {host}: no judge {check['row'].get('judge')!r}; "
+                                 f"known: {', '.join(JUDGES)}")
+            rows.append(judge(host, check["row"], check["results"], answered))
+    unanswered = [h for h in hosts if h not in answered]
+    rows += [{"host": host, "component": "host", "state": DOWN, "system": "cluster", "metrics": {},
+              "detail": "out of reach, or failed before it answered (the run's errors say why)"} for host in unanswered]
+    return {"rows": rows, "unanswered": unanswered}

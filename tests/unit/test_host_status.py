@@ -1,0 +1,174 @@
+"""The status probe of one host (module host_status) against real programs on loopback, and the judges that
+turn its answers into rows (module_utils/status_rows.py)."""
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from ansible_collections.gymfleet.cluster.plugins.module_utils import status_rows
+from ansible_collections.gymfleet.cluster.plugins.modules import host_status
+
+from ..conftest import free_port
+from .modhelper import run_module
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the http.server contract
+        if self.path == "/slow":
+            time.sleep(3)
+        if self.path == "/info" and self.headers.get("x-api-key") != "sesame":
+            self.send_response(401)
+            self.end_headers()
+            return
+        body = json.dumps({"capacity": 2, "available": 1, "in_use": ["a:1"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def web():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def probe(checks, **args):
+    return run_module(host_status.main, {"checks": checks, **args})
+
+
+def test_every_kind_answers_with_raw_data_and_failures_are_answers(web, redis_port, tmp_path):
+    (tmp_path / "exit").write_text("success exited 0\n")
+    result = probe([
+        {"id": "web", "secret": "sesame", "probes": {
+            "info": {"http": {"url": f"{web}/info", "secret": True}},
+            "no_key": {"http": {"url": f"{web}/info"}},
+            "refused": {"http": {"url": f"http://127.0.0.1:{free_port()}/"}}}},
+        {"id": "redis", "probes": {"info": {"redis": {"port": redis_port}},
+                                   "closed": {"redis": {"port": free_port()}}}},
+        {"id": "cmd", "row": {"judge": "x", "n": 3}, "probes": {
+            "ok": {"command": {"argv": [sys.executable, "-c", "print('hi')"]}},
+            "missing": {"command": {"argv": ["/nonexistent/tool"]}},
+            "file": {"file": {"path": str(tmp_path / "exit")}},
+            "no_file": {"file": {"path": str(tmp_path / "none")}}}},
+    ])
+    assert not result.get("failed") and result["changed"] is False
+    answers = {check["id"]: check["results"] for check in result["checks"]}
+    assert answers["web"]["info"] == {"status": 200, "json": {"capacity": 2, "available": 1, "in_use": ["a:1"]}}
+    assert answers["web"]["no_key"]["status"] == 401
+    assert answers["web"]["refused"]["status"] is None and "refused" in answers["web"]["refused"]["error"].lower()
+    assert answers["redis"]["info"]["up"] is True and answers["redis"]["info"]["version"]
+    assert answers["redis"]["closed"]["up"] is False
+    assert answers["cmd"]["ok"] == {"rc": 0, "stdout": "hi\n", "stderr": ""}
+    assert answers["cmd"]["missing"]["rc"] is None and "No such file" in answers["cmd"]["missing"]["error"]
+    assert answers["cmd"]["file"] == {"text": "success exited 0\n"}
+    assert "No such file" in answers["cmd"]["no_file"]["error"]
+    # The row comes back as given, for the judge; the secret never does.
+    assert result["checks"][2]["row"] == {"judge": "x", "n": 3}
+    assert "sesame" not in json.dumps(result)
+
+
+def test_probes_run_in_parallel_under_one_timeout(web):
+    start = time.monotonic()
+    result = probe([{"id": f"slow{i}", "probes": {"p": {"http": {"url": f"{web}/slow"}}}} for i in range(6)],
+                   timeout=1)
+    assert time.monotonic() - start < 4
+    assert all("timed out" in c["results"]["p"]["error"] for c in result["checks"])
+
+
+@pytest.mark.parametrize("probes, message", [
+    ({"p": {"tcp": {"port": 1}}}, "give exactly one of command, http"),
+    ({"p": {"http": {}, "file": {}}}, "give exactly one of"),
+    ({"p": {"http": "http://x"}}, "must be a mapping"),
+    ({"p": {"file": {"path": "/x", "secret": True}}}, "takes no secret"),
+])
+def test_a_check_it_cannot_run_fails_with_the_probe_named(probes, message):
+    result = probe([{"id": "c", "secret": "a-long-secret", "probes": probes}])
+    assert result["failed"] and message in result["msg"] and "probe c.p:" in result["msg"]
+
+
+def test_duplicate_ids_are_refused():
+    result = probe([{"id": "a", "probes": {}}, {"id": "a", "probes": {}}])
+    assert result["failed"] and "ids a are given more than once" in result["msg"]
+
+
+# -- judging ------------------------------------------------------------------------------------------------
+
+def _check(judge, results, **row):
+    return {"id": judge, "row": {"judge": judge, "system": "s", "component": judge, **row}, "results": results}
+
+
+def test_ray_workers_are_judged_against_the_heads_node_list():
+    active = {"units": [{"unit": "ray-head.service", "active_state": "active", "stale": False},
+                        {"unit": "ray-worker.service", "active_state": "active", "stale": True}]}
+    cluster = {"alive": 1, "ray_version": "2.9.0", "totals": {"CPU": 4.0},
+               "nodes": [{"address": "10.0.0.1", "alive": True}, {"address": "10.0.0.2", "alive": False}]}
+    common = {"head": "h1", "nodes_expected": 2, "dashboard_url": "http://10.0.0.1:8265"}
+    answered = {
+        "h1": {"checks": [_check("ray_node", {"units": active, "cluster": cluster}, role="head",
+                                 unit="ray-head.service", address="10.0.0.1", **common)]},
+        "h2": {"checks": [_check("ray_node", {"units": active}, role="worker", unit="ray-worker.service",
+                                 address="10.0.0.2", **common)]},
+    }
+    head, worker = status_rows.report(["h1", "h2"], answered, {})["rows"]
+    assert head["state"] == "up" and head["metrics"]["nodes_alive"] == 1 and head["metrics"]["cpus"] == 4.0
+    assert "1/2 nodes alive" in head["detail"]
+    assert worker["state"] == "DOWN" and "does not list 10.0.0.2 alive" in worker["detail"]
+    assert "ray-worker.service runs an older definition" in worker["detail"]
+
+
+def test_an_unanswered_host_and_a_moved_address_are_rows():
+    answered = {"h1": {"addresses": ["10.0.0.9"], "checks": []}}
+    report = status_rows.report(["h1", "h2"], answered, {"h1": "10.0.0.1", "h2": "10.0.0.2"})
+    assert report["unanswered"] == ["h2"]
+    moved, gone = report["rows"]
+    assert moved["host"] == "h1" and moved["state"] == "DOWN" and "10.0.0.1" in moved["detail"]
+    assert gone == {"host": "h2", "component": "host", "state": "DOWN", "system": "cluster", "metrics": {},
+                    "detail": gone["detail"]}
+
+
+@pytest.mark.parametrize("answer, state, detail", [
+    ({"rc": None, "error": "tailscale: No such file"}, "DOWN", "NotInstalled"),
+    ({"rc": 1, "stdout": "", "stderr": "no daemon"}, "DOWN", "DaemonDown"),
+    ({"rc": 0, "stdout": json.dumps({"BackendState": "Running", "Self": {"TailscaleIPs": ["fd7a::1", "100.64.0.1"]}})},
+     "up", "Running 100.64.0.1"),
+])
+def test_tailscale_rows(answer, state, detail):
+    row = status_rows.tailscale("h", {"component": "tailscale", "system": "tailscale"}, {"status": answer}, {})
+    assert (row["state"], row["detail"]) == (state, detail)
+
+
+def test_envoy_counts_the_expected_backends_only():
+    backends = [{"address": "10.0.0.2:8000", "healthy": True, "reasons": []},
+                {"address": "10.0.0.3:8000", "healthy": False, "reasons": ["failed_active_health_check"]}]
+    row = status_rows.envoy("e", {"component": "envoy", "system": "openenv", "url": "u",
+                                  "backends": ["10.0.0.2:8000", "10.0.0.3:8000", "10.0.0.4:8000"]},
+                            {"clusters": {"backends": backends}}, {})
+    assert row["state"] == "DOWN" and row["metrics"]["backends_healthy"] == 1
+    assert "not in the cluster: 10.0.0.4:8000" in row["detail"] and "failed_active_health_check" in row["detail"]
+
+
+@pytest.mark.parametrize("active, ended, state", [
+    ("active", None, "up"), ("inactive", None, "not started"), ("inactive", "success exited 0", "done"),
+    ("inactive", "success killed TERM", "stopped"), ("failed", "exit-code exited 1", "DOWN"),
+])
+def test_parameter_server_process_states(active, ended, state):
+    results = {"units": {"units": [{"unit": "u", "active_state": active}]},
+               "exit": {"text": ended} if ended else {"error": "missing"}}
+    row = status_rows.parameter_server("h", {"component": "ps s", "system": "parameter_server", "name": "s",
+                                             "kind": "scheduler", "unit": "u", "scheduler": "10.0.0.1:9092"},
+                                       results, {})
+    assert row["state"] == state
+
+
+def test_an_unknown_judge_is_named():
+    with pytest.raises(ValueError, match="no judge 'nope'"):
+        status_rows.report(["h"], {"h": {"checks": [_check("nope", {})]}}, {})
