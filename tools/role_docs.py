@@ -1,5 +1,8 @@
 """Render each role's meta/argument_specs.yml as a variable table in README.md, or check it is current.
 
+A variable's default is written once, in the role's defaults/main.yml, and shown from there; the specs only
+describe (a suboption's default, which has no variable of its own, stays in the spec).
+
 The tables sit between `<!-- role-docs:begin -->` and `<!-- role-docs:end -->`; `--check` exits 1
 when they differ from what the specs say, so the README and the validation never drift apart.
 """
@@ -29,16 +32,19 @@ def _text(value) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _default(option: dict) -> str:
-    if "default" not in option:
+def _default(option: dict, defaults: dict, name: str) -> str:
+    if name in defaults:
+        value = defaults[name]
+    elif "default" in option:
+        value = option["default"]
+    else:
         return "required" if option.get("required") else ""
-    value = option["default"]
-    if isinstance(value, str) and value and " " in value and option.get("type") == "str":
-        return _text(value)  # prose, such as "first host of I(cluster_address_group)"
+    if isinstance(value, str) and "{{" in value:
+        return f"`{' '.join(value.split())}`"  # an expression: shown as written, on one line
     return f"`{json.dumps(value)}`"
 
 
-def _rows(options: dict, prefix: str = "") -> list[str]:
+def _rows(options: dict, defaults: dict, prefix: str = "") -> list[str]:
     rows = []
     for name, option in options.items():
         kind = option.get("type", "str")
@@ -46,10 +52,10 @@ def _rows(options: dict, prefix: str = "") -> list[str]:
             kind += f" of {option['elements']}"
         if option.get("choices"):
             kind += " (" + ", ".join(str(c) for c in option["choices"]) + ")"
-        default = _default(option).replace("|", "\\|")
+        default = _default(option, defaults if not prefix else {}, name).replace("|", "\\|")
         rows.append(f"| `{prefix}{name}` | {kind} | {default} | {_text(option.get('description', ''))} |")
         if option.get("options"):
-            rows += _rows(option["options"], f"{prefix}{name}[].")
+            rows += _rows(option["options"], {}, f"{prefix}{name}[].")
     return rows
 
 
@@ -58,6 +64,7 @@ def render() -> str:
     for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
         role = spec_file.parent.parent.name
         main = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]
+        defaults = yaml.safe_load((spec_file.parent.parent / "defaults" / "main.yml").read_text()) or {}
         parts += [
             "",
             f"### `gymfleet.cluster.{role}`",
@@ -68,7 +75,7 @@ def render() -> str:
             "",
             "| variable | type | default | description |",
             "| --- | --- | --- | --- |",
-            *_rows(main.get("options", {})),
+            *_rows(main.get("options", {}), defaults),
         ]
     parts += ["", END]
     return "\n".join(parts)

@@ -87,14 +87,33 @@ def test_a_failing_task_names_host_task_and_message(deployed):
     assert f"FAILED {failure['host']} | {failure['task']} |" in proc.stderr
 
 
-def test_an_unreachable_host(deployed, tmp_path):
-    # An address of the lab's own network that no container has: nothing outside the lab is contacted.
+def ghost_inventory(tmp_path):
+    """A cluster member at an address of the lab's own network that no container has: nothing outside the
+    lab is contacted."""
     address = json.loads(subprocess.run(["docker", "network", "inspect", "gymfleet-itest"], capture_output=True,
                                         text=True, check=True).stdout)[0]["IPAM"]["Config"][0]["Subnet"]
     missing = address.rsplit(".", 1)[0] + ".250"
     extra = tmp_path / "extra.yml"
     extra.write_text(f"all:\n  children:\n    cluster:\n      hosts:\n        itest-ghost:\n"
                      f"          ansible_host: {missing}\n          ansible_ssh_timeout: 5\n")
+    return extra
+
+
+def test_status_with_a_host_out_of_reach_asks_the_others(deployed, tmp_path):
+    proc = cli("status", "-i", str(deployed), "-i", str(ghost_inventory(tmp_path)), "--json")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    document = json.loads(proc.stdout)
+    validate(document, "status.schema.json")
+    assert document["healthy"] is False and document["unreachable"] == ["itest-ghost"]
+    assert [(row["host"], row["component"], row["state"]) for row in document["systems"]["cluster"]["components"]] \
+        == [("itest-ghost", "host", "DOWN")]
+    # The reachable hosts were still asked, each about everything it runs.
+    assert document["systems"]["redis"]["summary"]["reachable"] == 2
+    assert {row["host"] for row in document["systems"]["python_env"]["components"]} == {"itest-node1", "itest-node2"}
+
+
+def test_an_unreachable_host(deployed, tmp_path):
+    extra = ghost_inventory(tmp_path)
     proc = cli("preflight", "-i", str(deployed), "-i", str(extra), "--plain")
     assert proc.returncode == 1
     assert "UNREACHABLE itest-ghost | " in proc.stderr

@@ -27,6 +27,8 @@ def test_defaults_and_specs_name_the_same_variables(role):
     spec = load_spec(role, "main")
     defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
     assert sorted(defaults) == sorted(spec), "every default is documented and every option has a default"
+    # Written once: defaults/main.yml holds the value, the spec only describes it.
+    assert [name for name, option in spec.items() if "default" in option] == []
     for name in spec:
         assert name.startswith(f"{role}_"), f"{name} is not prefixed with the role name"
 
