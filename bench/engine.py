@@ -1,11 +1,12 @@
 """Issue 15's figures: status and no-op deploys on the demo stack and on the base roles at two sizes.
 
-Usage: python bench/engine.py [--runs N] [--baseline REF] [--big N] [--skip-big] [--keep]
+Usage: python bench/engine.py [--runs N] [--baseline REF] [--big N] [--skip-big] [--only demo|base] [--keep]
 
-Every measure runs on labs of its own, side by side with the floor (one ad-hoc Ansible task on the same hosts)
-and, with --baseline REF, with the playbooks of another commit (a git worktree of REF, run by this CLI through
-GYMFLEET_HOME) in the same run, on a lab of the same size of its own (two versions managing the same hosts would
-undo each other's work). Medians of N runs (default 3).
+Every measure runs side by side with the floor (one ad-hoc Ansible task on the same hosts) and, with --baseline
+REF, with the playbooks of another commit (a git worktree of REF, run by this CLI through GYMFLEET_HOME) on a lab
+of the same size of its own (two versions managing the same hosts would undo each other's work). Both labs are
+up at once and the runs alternate between the trees, so a busy machine weighs on both alike. Medians of N runs
+(default 3).
   demo cold             lab up from the image, stack laid out, the whole stack deployed (one run)
   demo no-op deploy     the same deploy again: nothing to start, nothing may change
   demo status           `gymfleet status --json`
@@ -92,6 +93,7 @@ def main() -> int:
     parser.add_argument("--baseline", help="a commit whose playbooks run beside this checkout's, such as 9ad269d")
     parser.add_argument("--big", type=int, default=24, help="hosts of the large base-roles lab")
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--only", choices=["demo", "base"], help="only the demo stack, or only the base roles")
     parser.add_argument("--keep", action="store_true", help="leave the labs up afterwards")
     args = parser.parse_args()
 
@@ -106,25 +108,33 @@ def main() -> int:
 
     rows: list[tuple[str, str, str, str, str]] = []
     sizes = [(3, True), (3, False)] + ([] if args.skip_big else [(args.big, False)])
+    sizes = [size for size in sizes if args.only is None or size[1] == (args.only == "demo")]
     trees = [("this", None)] + ([(args.baseline, worktree)] if worktree else [])
     figures: dict[tuple, dict] = {}
     labs: list[Lab] = []
     try:
         for nodes, stack in sizes:
             label = "demo stack, 3 hosts" if stack else f"base roles, {nodes} hosts"
-            for tree_label, home in trees:
-                # Each tree on a lab of its own: two versions managing the same hosts would undo each other.
-                lab = Lab(f"bench{'demo' if stack else 'base'}{nodes}{'b' if home else ''}", nodes, stack)
+            # Each tree on a lab of its own: two versions managing the same hosts would undo each other.
+            pairs = [(tree_label, home, Lab(f"bench{'demo' if stack else 'base'}{nodes}{'b' if home else ''}",
+                                            nodes, stack)) for tree_label, home in trees]
+            samples: dict[str, dict[str, list]] = {t: {"deploy": [], "status": [], "adhoc": []} for t, _ in trees}
+            for tree_label, home, lab in pairs:
                 labs.append(lab)
                 lab.up()
-                cold = lab.deploy(home)
-                deploys = [lab.deploy(home) for _ in range(args.runs)]
-                statuses = [lab.status(home) for _ in range(args.runs)]
+                samples[tree_label]["cold"] = lab.deploy(home)
+            for _ in range(args.runs):
+                for tree_label, home, lab in pairs:
+                    samples[tree_label]["deploy"].append(lab.deploy(home))
+                    samples[tree_label]["status"].append(lab.status(home))
+                    samples[tree_label]["adhoc"].append(lab.adhoc())
+            for tree_label, _, lab in pairs:
+                got = samples[tree_label]
                 figures[(label, tree_label)] = {
-                    "cold": cold,
-                    "deploy": (median([d[0] for d in deploys]), max((d[1] or 0) for d in deploys)),
-                    "status": (median([s[0] for s in statuses]), all(s[1] for s in statuses)),
-                    "adhoc": median([lab.adhoc() for _ in range(args.runs)]),
+                    "cold": got["cold"],
+                    "deploy": (median([d[0] for d in got["deploy"]]), max((d[1] or 0) for d in got["deploy"])),
+                    "status": (median([s[0] for s in got["status"]]), all(s[1] for s in got["status"])),
+                    "adhoc": median(got["adhoc"]),
                 }
                 if not args.keep:
                     lab.down()
@@ -149,7 +159,7 @@ def main() -> int:
                          f"<= 3 s and <= 2x ad-hoc ({2 * adhoc:.1f} s)" if stack else "<= 8 s" if nodes > 3 else ""))
             rows.append((f"one ad-hoc task, {label}", f"{base['adhoc']:.1f} s" if base else "-", f"{adhoc:.1f} s",
                          "", "the floor"))
-        if not args.skip_big:
+        if not args.skip_big and args.only != "demo":
             for tree_label in [t for t, _ in trees]:
                 small = figures[("base roles, 3 hosts", tree_label)]["deploy"][0]
                 big = figures[(f"base roles, {args.big} hosts", tree_label)]["deploy"][0]
