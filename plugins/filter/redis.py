@@ -53,7 +53,24 @@ def redis_status_checks(instances: list[dict], password: str = "") -> list[dict]
     return checks
 
 
+def redis_layout(instances: list[dict], config_dir: str, data_root: str) -> dict:
+    """What the instances need on disk, for host_files: each one's data directory, configuration and secrets
+    (rendered from the role's templates with the instance as `item`)."""
+    layout: dict = {"directories": [], "files": []}
+    for instance in instances:
+        port = int(instance["port"])
+        owned = {"owner": "redis", "group": "redis"}
+        layout["directories"].append({"path": f"{data_root}/{port}", **owned, "mode": "0750"})
+        layout["files"] += [
+            {"dest": f"{config_dir}/redis-{port}.secrets.conf", "template": "redis-secrets.conf.j2",
+             "vars": {"item": instance}, **owned, "mode": "0640", "secret": True},
+            {"dest": f"{config_dir}/redis-{port}.conf", "template": "redis.conf.j2", "vars": {"item": instance},
+             **owned, "mode": "0640"},
+        ]
+    return layout
+
+
 class FilterModule:
     def filters(self):
         return {"redis_unprotected_ports": redis_unprotected_ports, "redis_services": redis_services,
-                "redis_status_checks": redis_status_checks}
+                "redis_status_checks": redis_status_checks, "redis_layout": redis_layout}

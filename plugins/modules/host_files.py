@@ -1,0 +1,284 @@
+#!/usr/bin/python
+"""Make a host's directories and files what a component declares, in one call."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_files
+short_description: Converge a component's directories and files on a host in one call
+version_added: 0.2.0
+author: gymfleet developers
+description:
+  - Creates the directories and writes the files a component declares, with their owner, group and mode, and
+    changes nothing that already matches; a file is replaced atomically (written beside it, then renamed).
+  - One call where a role would otherwise run one C(file), C(copy) or C(template) task per path, each a round trip
+    to the host.
+  - The action plugin of the same name runs on the controller first. It turns O(files[].src) (a file or a whole
+    directory on the controller, looked up like M(ansible.builtin.copy)'s) and O(files[].template) (rendered like
+    M(ansible.builtin.template)'s, with O(files[].vars) added) into content, so the host gets plain data.
+  - Nothing is ever deleted; a directory or file that is not declared is left alone.
+options:
+  directories:
+    description: Directories to create (with their parents) or correct.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      owner:
+        description: Owner; the directory's current owner when left out.
+        type: str
+      group:
+        description: Group; the owner's group when O(directories[].owner) is given and this is not.
+        type: str
+      mode:
+        description: Octal mode such as C("0750"); left as it is when left out.
+        type: str
+  files:
+    description: Files with their content. After the action plugin, every entry has O(files[].content) or
+      O(files[].content_base64).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: Absolute path; the directory must exist or be declared in O(directories).
+        type: path
+        required: true
+      content:
+        description: Text content.
+        type: str
+      content_base64:
+        description: Binary content, base64-encoded.
+        type: str
+      src:
+        description: A file on the controller (action plugin), or a directory whose whole tree is copied under
+          O(files[].dest) with directories C(0755) and files C(0644), or C(0755) where the source is executable.
+        type: str
+      template:
+        description: A Jinja template on the controller (action plugin).
+        type: str
+      vars:
+        description: Extra variables for O(files[].template).
+        type: dict
+        default: {}
+      secret:
+        description: The content is never shown, in a diff or in the task's arguments.
+        type: bool
+        default: false
+      owner:
+        description: Owner; root when left out.
+        type: str
+      group:
+        description: Group; the owner's group when left out.
+        type: str
+      mode:
+        description: Octal mode; C("0644") when left out (C("0600") for a secret).
+        type: str
+  secret_files:
+    description: Like O(files), with the content never logged; the action plugin moves the files that say
+      O(files[].secret) here.
+    type: list
+    elements: dict
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Secret files and binary content show only that they change.
+"""
+
+EXAMPLES = r"""
+- name: Lay out Redis' instances
+  gymfleet.cluster.host_files:
+    directories:
+      - {path: /var/lib/redis/6379, owner: redis, mode: "0750"}
+    files:
+      - {dest: /etc/redis/redis-6379.conf, template: redis.conf.j2, vars: {item: {port: 6379}}, owner: redis,
+         mode: "0640"}
+      - {dest: /etc/redis/redis-6379.secrets.conf, template: redis-secrets.conf.j2, vars: {item: {port: 6379}},
+         owner: redis, mode: "0640", secret: true}
+
+- name: Copy a project from the controller
+  gymfleet.cluster.host_files:
+    files:
+      - {src: /srv/echo_env/, dest: /opt/gymfleet/openenv/project}
+"""
+
+RETURN = r"""
+created:
+  description: Directories created or corrected.
+  returned: always
+  type: list
+  elements: str
+written:
+  description: Files written or corrected (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import base64
+import grp
+import os
+import pwd
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+FILE_OPTIONS = {
+    "dest": {"type": "path", "required": True},
+    "content": {"type": "str"},
+    "content_base64": {"type": "str"},
+    "owner": {"type": "str"},
+    "group": {"type": "str"},
+    "mode": {"type": "str"},
+}
+# The action plugin moves the files marked secret here: the same, with their content never logged.
+SECRET_FILE_OPTIONS = {**FILE_OPTIONS, "content": {"type": "str", "no_log": True},
+                       "content_base64": {"type": "str", "no_log": True}}
+
+
+class LayoutError(Exception):
+    pass
+
+
+def _ids(owner: str | None, group: str | None) -> tuple[int, int]:
+    try:
+        user = pwd.getpwnam(owner or "root")
+        gid = grp.getgrnam(group).gr_gid if group else user.pw_gid
+    except KeyError as exc:
+        raise LayoutError(f"no such user or group {exc}; fix: create it first, or correct the name") from None
+    return user.pw_uid, gid
+
+
+def _mode(text: str | None, path: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(str(text), 8)
+    except ValueError:
+        raise LayoutError(f"{path}: mode {text!r} is not octal; fix: write it like \"0644\"") from None
+
+
+def _ids_or_pending(owner: str | None, group: str | None, check: bool) -> tuple[int, int] | None:
+    """The ids, or None in check mode when the user does not exist yet (a task before this one creates it)."""
+    try:
+        return _ids(owner, group)
+    except LayoutError:
+        if check:
+            return None
+        raise
+
+
+def converge_directory(item: dict, check: bool) -> bool:
+    path = item["path"]
+    ids = _ids_or_pending(item.get("owner"), item.get("group"), check) if item.get("owner") or item.get("group") \
+        else (None, None)
+    if ids is None:
+        return True
+    uid, gid = ids
+    mode = _mode(item.get("mode"), path)
+    changed = False
+    if not os.path.isdir(path):
+        if os.path.lexists(path):
+            raise LayoutError(f"{path} exists and is not a directory; fix: move it away")
+        if check:
+            return True
+        os.makedirs(path)
+        changed = True
+    status = os.stat(path)
+    if uid is not None and (status.st_uid, status.st_gid) != (uid, gid):
+        changed = True
+        if not check:
+            os.chown(path, uid, gid)
+    if mode is not None and (status.st_mode & 0o7777) != mode:
+        changed = True
+        if not check:
+            os.chmod(path, mode)
+    return changed
+
+
+def converge_file(item: dict, secret: bool, check: bool) -> tuple[bool, dict | None]:
+    path = item["dest"]
+    content = base64.b64decode(item["content_base64"]) if item.get("content_base64") is not None \
+        else (item.get("content") or "").encode()
+    ids = _ids_or_pending(item.get("owner"), item.get("group"), check)
+    if ids is None:
+        return True, None
+    uid, gid = ids
+    mode = _mode(item.get("mode"), path)
+    mode = mode if mode is not None else (0o600 if secret else 0o644)
+    try:
+        with open(path, "rb") as handle:
+            before = handle.read()
+        status = os.stat(path)
+        same = before == content and (status.st_uid, status.st_gid, status.st_mode & 0o7777) == (uid, gid, mode)
+    except FileNotFoundError:
+        before, same = None, False
+    if same:
+        return False, None
+    diff = None
+    if before != content:
+        shown = not secret and b"\0" not in content + (before or b"")
+        diff = {"before_header": path, "after_header": path,
+                "before": (before or b"").decode(errors="replace") if shown else
+                ("(secret)" if secret else "(binary)") if before is not None else "",
+                "after": content.decode(errors="replace") if shown else "(secret)" if secret else "(binary)"}
+    if not check:
+        folder = os.path.dirname(path)
+        if not os.path.isdir(folder):
+            raise LayoutError(f"{path}: its directory {folder} does not exist; fix: declare it in directories")
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(content)
+            os.chown(temporary, uid, gid)
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+    return True, diff
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "directories": {"type": "list", "elements": "dict", "default": [], "options": {
+                "path": {"type": "path", "required": True},
+                "owner": {"type": "str"}, "group": {"type": "str"}, "mode": {"type": "str"}}},
+            "files": {"type": "list", "elements": "dict", "default": [], "options": FILE_OPTIONS},
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "options": SECRET_FILE_OPTIONS},
+        },
+        supports_check_mode=True,
+    )
+    params, check = module.params, module.check_mode
+    created, written, diffs = [], [], []
+    try:
+        for item in params["directories"]:
+            if converge_directory(item, check):
+                created.append(item["path"])
+        for secret, items in ((False, params["files"]), (True, params["secret_files"])):
+            for item in items:
+                changed, diff = converge_file(item, secret, check)
+                if changed:
+                    written.append(item["dest"])
+                    if diff:
+                        diffs.append(diff)
+    except (LayoutError, OSError) as exc:
+        module.fail_json(msg=str(exc), created=created, written=written)
+    result = {"changed": bool(created or written), "created": created, "written": written}
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

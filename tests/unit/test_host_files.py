@@ -1,0 +1,108 @@
+"""host_files: the module on this machine's file system, and the action plugin through a real ansible run on
+localhost (templates, controller trees, secrets)."""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from ansible_collections.gymfleet.cluster.plugins.modules import host_files
+
+from .modhelper import run_module
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE = Path(sys.executable).parent / "ansible"
+
+
+def files(**args):
+    return run_module(host_files.main, args)
+
+
+def test_creates_then_changes_nothing_and_corrects_drift(tmp_path):
+    args = {"directories": [{"path": str(tmp_path / "a" / "b"), "mode": "0750"}],
+            "files": [{"dest": str(tmp_path / "a" / "b" / "conf"), "content": "x = 1\n", "mode": "0640"},
+                      {"dest": str(tmp_path / "a" / "blob"), "content_base64": base64.b64encode(b"\0\1").decode()}]}
+    first = files(**args, _ansible_diff=True)
+    assert first["changed"] and first["created"] == [str(tmp_path / "a" / "b")]
+    assert sorted(first["written"]) == sorted([str(tmp_path / "a" / "b" / "conf"), str(tmp_path / "a" / "blob")])
+    assert (tmp_path / "a" / "b" / "conf").read_text() == "x = 1\n"
+    assert oct((tmp_path / "a" / "b" / "conf").stat().st_mode & 0o777) == "0o640"
+    assert (tmp_path / "a" / "blob").read_bytes() == b"\0\1"
+    assert {d["after"] for d in first["diff"]} == {"x = 1\n", "(binary)"}
+    assert files(**args)["changed"] is False
+    os.chmod(tmp_path / "a" / "b", 0o755)
+    (tmp_path / "a" / "b" / "conf").write_text("x = 2\n")
+    again = files(**args)
+    assert again["created"] == [str(tmp_path / "a" / "b")] and again["written"] == [str(tmp_path / "a" / "b" / "conf")]
+    assert (tmp_path / "a" / "b" / "conf").read_text() == "x = 1\n"
+
+
+def test_check_mode_reports_and_writes_nothing(tmp_path):
+    result = files(directories=[{"path": str(tmp_path / "new")}],
+                   files=[{"dest": str(tmp_path / "f"), "content": "y"}], _ansible_check_mode=True)
+    assert result["changed"] and not (tmp_path / "new").exists() and not (tmp_path / "f").exists()
+
+
+def test_a_secret_is_never_shown(tmp_path):
+    result = files(secret_files=[{"dest": str(tmp_path / "s"), "content": "hunter2-very-secret"}], _ansible_diff=True)
+    assert result["changed"] and "hunter2-very-secret" not in json.dumps(result)
+    assert oct((tmp_path / "s").stat().st_mode & 0o777) == "0o600"
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    (tmp_path / "plain").write_text("")
+    assert "is not a directory" in files(directories=[{"path": str(tmp_path / "plain")}])["msg"]
+    assert "mode 'rw' is not octal" in files(files=[{"dest": str(tmp_path / "f"), "content": "", "mode": "rw"}])["msg"]
+    missing = files(files=[{"dest": str(tmp_path / "f"), "content": "", "owner": "no-such-user-here"}])
+    assert "no such user or group" in missing["msg"]
+    assert "declare it in directories" in files(files=[{"dest": str(tmp_path / "x" / "f"), "content": ""}])["msg"]
+
+
+def test_the_action_renders_templates_and_copies_trees_in_one_call(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.j2").write_text("port {{ item.port }} on {{ inventory_hostname }}\n")
+    tree = tmp_path / "tree"
+    (tree / "pkg" / "__pycache__").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text("print(1)\n")
+    (tree / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"junk")
+    (tree / "run.sh").write_text("#!/bin/sh\n")
+    (tree / "run.sh").chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - gymfleet.cluster.host_files:
+        files:
+          - {{dest: {out}/t.conf, template: t.j2, vars: {{item: {{port: 6379}}}}}}
+          - {{dest: {out}/tree, src: {tree}/}}
+          - {{dest: {out}/s, content: not-for-your-eyes-1234, secret: true}}
+""")
+    env = os.environ | {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    command = [str(ANSIBLE) + "-playbook", "-i", "localhost,", "-c", "local", "--diff", str(playbook),
+               "-e", f"ansible_python_interpreter={sys.executable}"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert (out / "t.conf").read_text() == "port 6379 on localhost\n"
+    assert (out / "tree" / "pkg" / "mod.py").read_text() == "print(1)\n"
+    assert not (out / "tree" / "pkg" / "__pycache__").exists()
+    assert os.access(out / "tree" / "run.sh", os.X_OK) and not os.access(out / "tree" / "pkg" / "mod.py", os.X_OK)
+    assert "not-for-your-eyes-1234" not in first.stdout
+    second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert second.returncode == 0 and re.search(r"localhost +: ok=1 +changed=0 ", second.stdout), second.stdout
+
+
+def test_redis_layout_marks_only_the_secrets_secret():
+    from ansible_collections.gymfleet.cluster.plugins.filter.redis import redis_layout
+
+    layout = redis_layout([{"port": 6379}, {"port": "6380", "save": []}], "/etc/redis", "/var/lib/redis")
+    assert [d["path"] for d in layout["directories"]] == ["/var/lib/redis/6379", "/var/lib/redis/6380"]
+    assert [(f["dest"], f.get("secret", False)) for f in layout["files"]] == [
+        ("/etc/redis/redis-6379.secrets.conf", True), ("/etc/redis/redis-6379.conf", False),
+        ("/etc/redis/redis-6380.secrets.conf", True), ("/etc/redis/redis-6380.conf", False)]
+    assert layout["files"][3]["vars"] == {"item": {"port": "6380", "save": []}}
