@@ -13,6 +13,8 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin impor
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import summarize_info
 
 UP, DOWN = "up", "DOWN"
+# The key under which report() tells the judges which hosts the run asked (answered or not).
+ASKED = "__asked__"
 
 
 def _row(host: str, row: dict, state: str, detail: str, metrics: dict) -> dict:
@@ -96,7 +98,10 @@ def omniboxes_master(host, row, results, reports) -> dict:
         "registry_keys": keys})
 
 
-def _ray_cluster(reports: dict, head: str) -> dict:
+def _ray_cluster(reports: dict, head: str) -> dict | None:
+    """The head's view of the cluster; None when the head was not asked at all (a --limit without it)."""
+    if head not in reports.get(ASKED, ()):
+        return None
     for check in reports.get(head, {}).get("checks", []):
         if check["row"].get("judge") == "ray_node" and "cluster" in check["results"]:
             return check["results"]["cluster"]
@@ -107,6 +112,10 @@ def ray_node(host, row, results, reports) -> dict:
     cluster = _ray_cluster(reports, row["head"])
     is_head = row["role"] == "head"
     active = row["unit"] in _active(results["units"])
+    if cluster is None:  # nothing to judge the worker against but its own unit
+        return _row(host, row, UP if active else DOWN, row["unit"] + (" active" if active else " not running")
+                    + f"; the head {row['head']} was not asked" + _stale_note(results["units"]),
+                    {"role": row["role"], "alive": None})
     alive = [node["address"] for node in cluster.get("nodes", []) if node["alive"]]
     up = active and row["address"] in alive
     detail = row["unit"] + (" active" if active else " not running")
@@ -196,7 +205,7 @@ def report(hosts: list[str], answered: dict, addresses: dict) -> dict:
             if judge is None:
                 raise ValueError(f"check {check['id']} of {host}: no judge {check['row'].get('judge')!r}; "
                                  f"known: {', '.join(JUDGES)}")
-            rows.append(judge(host, check["row"], check["results"], answered))
+            rows.append(judge(host, check["row"], check["results"], {**answered, ASKED: set(hosts)}))
     unanswered = [h for h in hosts if h not in answered]
     rows += [{"host": host, "component": "host", "state": DOWN, "system": "cluster", "metrics": {},
               "detail": "out of reach, or failed before it answered (the run's errors say why)"} for host in unanswered]

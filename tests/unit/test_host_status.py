@@ -123,6 +123,9 @@ def test_ray_workers_are_judged_against_the_heads_node_list():
     assert "1/2 nodes alive" in head["detail"]
     assert worker["state"] == "DOWN" and "does not list 10.0.0.2 alive" in worker["detail"]
     assert "ray-worker.service runs an older definition" in worker["detail"]
+    # A --limit without the head: the worker is judged by its unit alone, and says so.
+    alone = status_rows.report(["h2"], {"h2": answered["h2"]}, {})["rows"][0]
+    assert alone["state"] == "up" and "the head h1 was not asked" in alone["detail"]
 
 
 def test_an_unanswered_host_and_a_moved_address_are_rows():
