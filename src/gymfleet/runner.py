@@ -122,7 +122,13 @@ def _parse_in_process(sources: list[str], root: Path) -> dict[str, list[str]] | 
 
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         try:
-            manager = InventoryManager(loader=DataLoader(), sources=[str(Path(s).resolve()) for s in sources])
+            # Each source on its own, so that one that no plugin reads is a failure whatever Ansible's
+            # settings say (they may have been read before this process set them).
+            manager = InventoryManager(loader=DataLoader(), parse=False)
+            for source in sources:
+                if not manager.parse_source(str(Path(source).resolve())):
+                    return None
+            manager.reconcile_inventory()
         except AnsibleError:
             return None
     return {name: [host.name for host in group.get_hosts()] for name, group in manager.groups.items()}
