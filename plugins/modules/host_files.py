@@ -226,10 +226,11 @@ def converge_file(item: dict, secret: bool, check: bool) -> tuple[bool, dict | N
     diff = None
     if before != content:
         shown = not secret and b"\0" not in content + (before or b"")
+        hidden = "secret" if secret else "binary"
         diff = {"before_header": path, "after_header": path,
                 "before": (before or b"").decode(errors="replace") if shown else
-                ("(secret)" if secret else "(binary)") if before is not None else "",
-                "after": content.decode(errors="replace") if shown else "(secret)" if secret else "(binary)"}
+                f"({hidden})\n" if before is not None else "",
+                "after": content.decode(errors="replace") if shown else f"({hidden}, changed)\n"}
     if not check:
         folder = os.path.dirname(path)
         if not os.path.isdir(folder):

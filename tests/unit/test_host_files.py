@@ -31,7 +31,7 @@ def test_creates_then_changes_nothing_and_corrects_drift(tmp_path):
     assert (tmp_path / "a" / "b" / "conf").read_text() == "x = 1\n"
     assert oct((tmp_path / "a" / "b" / "conf").stat().st_mode & 0o777) == "0o640"
     assert (tmp_path / "a" / "blob").read_bytes() == b"\0\1"
-    assert {d["after"] for d in first["diff"]} == {"x = 1\n", "(binary)"}
+    assert {d["after"] for d in first["diff"]} == {"x = 1\n", "(binary, changed)\n"}
     assert files(**args)["changed"] is False
     os.chmod(tmp_path / "a" / "b", 0o755)
     (tmp_path / "a" / "b" / "conf").write_text("x = 2\n")
