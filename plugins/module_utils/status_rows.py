@@ -2,19 +2,25 @@
 
 A row is {host, component, state, detail, system, metrics}: `gymfleet status` groups and sums them, the JSON
 report carries them. Each check names its judge in `row.judge`; a judge sees its own check's answers and,
-for answers that only exist on another host (Ray's node list on the head), every host's report.
+for answers that only exist on another host (Ray's node list on the head), the whole run's Answers.
 """
 
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import judge_backends
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import summarize_info
 
 UP, DOWN = "up", "DOWN"
-# The key under which report() tells the judges which hosts the run asked (answered or not).
-ASKED = "__asked__"
+
+
+class Answers(NamedTuple):
+    """Every answering host's host_status result, and which hosts the run asked (answered or not)."""
+
+    by_host: dict
+    asked: frozenset
 
 
 def _row(host: str, row: dict, state: str, detail: str, metrics: dict) -> dict:
@@ -31,7 +37,7 @@ def _stale_note(units: dict) -> str:
     return f"; {', '.join(stale)} runs an older definition than installed (a deploy restarts it)" if stale else ""
 
 
-def tailscale(host, row, results, reports) -> dict:
+def tailscale(host, row, results, answers) -> dict:
     answer = results["status"]
     if answer.get("rc") is None:
         backend, ipv4 = "NotInstalled", ""
@@ -47,7 +53,7 @@ def tailscale(host, row, results, reports) -> dict:
                 {"backend_state": backend, "ipv4": ipv4})
 
 
-def python_env(host, row, results, reports) -> dict:
+def python_env(host, row, results, answers) -> dict:
     answer = results["python"]
     words = (answer.get("stdout") or "").split() if answer.get("rc") == 0 else []
     if len(words) == 2:
@@ -56,7 +62,7 @@ def python_env(host, row, results, reports) -> dict:
     return _row(host, row, DOWN, f"{row['path']} is missing or broken", {"path": row["path"], "python": None})
 
 
-def redis(host, row, results, reports) -> dict:
+def redis(host, row, results, answers) -> dict:
     info = results["info"]
     metrics = {"port": row["port"], "reachable": info.get("up", False), "keys": info.get("keys", {}),
                "version": info.get("version")}
@@ -72,7 +78,7 @@ def _info(answer: dict) -> tuple[dict | None, str]:
     return None, answer.get("error") or f"/info answered HTTP {answer.get('status')}"
 
 
-def omniboxes_node(host, row, results, reports) -> dict:
+def omniboxes_node(host, row, results, answers) -> dict:
     node, problem = _info(results["info"])
     active = _active(results["units"])
     instances = sum(unit.startswith("omniboxes-instance@") for unit in active)
@@ -85,7 +91,7 @@ def omniboxes_node(host, row, results, reports) -> dict:
         "instance_units_running": instances})
 
 
-def omniboxes_master(host, row, results, reports) -> dict:
+def omniboxes_master(host, row, results, answers) -> dict:
     master, problem = _info(results["info"])
     keys = [node["hostname"] for node in results["registry"].get("nodes", [])]
     up = master is not None and master["healthy"] == row["nodes_expected"]
@@ -98,18 +104,18 @@ def omniboxes_master(host, row, results, reports) -> dict:
         "registry_keys": keys})
 
 
-def _ray_cluster(reports: dict, head: str) -> dict | None:
+def _ray_cluster(answers: Answers, head: str) -> dict | None:
     """The head's view of the cluster; None when the head was not asked at all (a --limit without it)."""
-    if head not in reports.get(ASKED, ()):
+    if head not in answers.asked:
         return None
-    for check in reports.get(head, {}).get("checks", []):
+    for check in answers.by_host.get(head, {}).get("checks", []):
         if check["row"].get("judge") == "ray_node" and "cluster" in check["results"]:
             return check["results"]["cluster"]
     return {"error": f"the head {head} did not answer"}
 
 
-def ray_node(host, row, results, reports) -> dict:
-    cluster = _ray_cluster(reports, row["head"])
+def ray_node(host, row, results, answers: Answers) -> dict:
+    cluster = _ray_cluster(answers, row["head"])
     is_head = row["role"] == "head"
     active = row["unit"] in _active(results["units"])
     if cluster is None:  # nothing to judge the worker against but its own unit
@@ -137,14 +143,14 @@ def ray_node(host, row, results, reports) -> dict:
     return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), metrics)
 
 
-def openenv_server(host, row, results, reports) -> dict:
+def openenv_server(host, row, results, answers) -> dict:
     status = results["health"].get("status")
     return _row(host, row, UP if status == 200 else DOWN,
                 f"{row['url']}/health " + (str(status) if status is not None else "no answer"),
                 {"role": "server", "url": row["url"], "healthy": status == 200})
 
 
-def envoy(host, row, results, reports) -> dict:
+def envoy(host, row, results, answers) -> dict:
     answer = results["clusters"]
     summary = judge_backends(answer["backends"], row["backends"]) if "backends" in answer else None
     problems = [answer["error"]] if summary is None else (
@@ -156,7 +162,7 @@ def envoy(host, row, results, reports) -> dict:
         "role": "envoy", "url": row["url"], "backends_healthy": healthy, "backends_total": len(row["backends"])})
 
 
-def parameter_server(host, row, results, reports) -> dict:
+def parameter_server(host, row, results, answers) -> dict:
     """A process that exited 0 did its part of the job; one stopped by a stop is stopped; a failed one is DOWN.
     The exit file is written by each unit's ExecStopPost: SERVICE_RESULT, EXIT_CODE and EXIT_STATUS."""
     units = results["units"].get("units", [])
@@ -194,6 +200,7 @@ def address_row(host: str, address: str, addresses: list[str]) -> dict | None:
 def report(hosts: list[str], answered: dict, addresses: dict) -> dict:
     """{rows, unanswered} from the host_status results of the hosts that answered (host -> result)."""
     rows = []
+    answers = Answers(answered, frozenset(hosts))
     for host in hosts:
         result = answered.get(host)
         if not result:
@@ -205,7 +212,7 @@ def report(hosts: list[str], answered: dict, addresses: dict) -> dict:
             if judge is None:
                 raise ValueError(f"check {check['id']} of {host}: no judge {check['row'].get('judge')!r}; "
                                  f"known: {', '.join(JUDGES)}")
-            rows.append(judge(host, check["row"], check["results"], {**answered, ASKED: set(hosts)}))
+            rows.append(judge(host, check["row"], check["results"], answers))
     unanswered = [h for h in hosts if h not in answered]
     rows += [{"host": host, "component": "host", "state": DOWN, "system": "cluster", "metrics": {},
               "detail": "out of reach, or failed before it answered (the run's errors say why)"} for host in unanswered]
