@@ -63,7 +63,8 @@ def render() -> str:
     parts = [BEGIN]
     for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
         role = spec_file.parent.parent.name
-        main = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]
+        specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
+        main = specs["main"]
         defaults = yaml.safe_load((spec_file.parent.parent / "defaults" / "main.yml").read_text()) or {}
         parts += [
             "",
@@ -77,6 +78,10 @@ def render() -> str:
             "| --- | --- | --- | --- |",
             *_rows(main.get("options", {}), defaults),
         ]
+        entry_points = {name: spec for name, spec in specs.items() if name != "main"}
+        if entry_points:
+            parts += ["", "Entry points besides `main` (`tasks_from`):", ""]
+            parts += [f"- `{name}`: {_text(spec.get('short_description', ''))}" for name, spec in entry_points.items()]
     parts += ["", END]
     return "\n".join(parts)
 

@@ -20,7 +20,9 @@ sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.gymfleet.cluster.plugins.module_utils.systems import components  # noqa: E402
 
 GENERATED = "# Generated from meta/systems.yml by tools/systems.py (`make systems`): edit those, not this file."
-PREFLIGHT = """- name: Validate the inventory
+PREFLIGHT = """# Preflight validates every host's role variables strictly against each role's main spec, so no role
+# validates them again here (rolespec_validate: false): every entry point reads main's variables.
+- name: Validate the inventory
   ansible.builtin.import_playbook: preflight.yml
 """
 HEADERS = {
@@ -54,6 +56,8 @@ STATUS = '''---
       when: "'cluster' in group_names and cluster_address is not defined"
 
     # These files hold no task: importing them makes each role's __<role>_status_checks known to the probe.
+    # Not validated (rolespec_validate: false): status reads whatever the inventory says, and deploy's
+    # preflight is where a bad value is refused.
 {imports}    - name: Ask the host about all of its components at once
       gymfleet.cluster.host_status:
         checks: >-
@@ -114,6 +118,7 @@ def render(entry: str, parts: list[dict]) -> str:
         with_status = [c for c in parts if "status" in c["entry_points"]]
         imports = "".join(f"    - name: {c['title']}\n      ansible.builtin.import_role:\n"
                           f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: status\n"
+                          "        rolespec_validate: false\n"
                           for c in with_status)
         terms = [f"(__{c['role']}_status_checks if {c['groups']} | intersect(group_names) else [])"
                  for c in with_status]
@@ -123,13 +128,16 @@ def render(entry: str, parts: list[dict]) -> str:
     if entry == "deploy":
         for c in parts:
             if c["deploy"]:
-                plays.append(_play(c, c["title"], f"  roles:\n    - role: gymfleet.cluster.{c['role']}", c["note"]))
+                body = (f"  tasks:\n    - name: {c['title']}\n      ansible.builtin.import_role:\n"
+                        f"        name: gymfleet.cluster.{c['role']}\n        rolespec_validate: false")
+                plays.append(_play(c, c["title"], body, c["note"]))
     else:
         chosen = [c for c in parts if c["deploy"] and entry in c["entry_points"]]
         for c in reversed(chosen) if entry == "stop" else chosen:
             verb = VERBS[entry]
             body = (f"  tasks:\n    - name: {verb} {c['title']}\n      ansible.builtin.include_role:\n"
-                    f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: {entry}")
+                    f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: {entry}\n"
+                    "        rolespec_validate: false")
             plays.append(_play(c, f"{verb} {c['title']}", body, stopping=entry == "stop"))
     return "---\n" + GENERATED + "\n" + HEADERS[entry] + "\n" + PREFLIGHT + "\n" + "\n".join(plays)
 

@@ -1,5 +1,6 @@
 """Every role's argument specs, defaults and strict validation agree with each other."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,38 @@ def test_unknown_role_or_entry_point():
         load_spec("no_such_role", "main")
     with pytest.raises(AnsibleError, match="no entry point"):
         load_spec("redis", "nope")
+
+
+# `tasks_from: <entry point>` on a gymfleet role, in any playbook, role, scenario or generator.
+TASKS_FROM = re.compile(r"name: \"?gymfleet\.cluster\.(\w+)\"?\s*\n\s*tasks_from: (\w+)")
+PREFLIGHT_LOOP = re.compile(r"name: \"gymfleet\.cluster\.\{\{ item\.role \}\}\"\s*\n\s*tasks_from: (\w+)")
+
+
+def _entry_points_used() -> set[tuple[str, str]]:
+    root = ROLES.parent
+    used = set()
+    for path in [*root.glob("playbooks/*.yml"), *root.glob("roles/*/tasks/*.yml"), *root.glob("molecule/*/*.yml"),
+                 root / "tools" / "systems.py"]:
+        text = path.read_text()
+        used |= set(TASKS_FROM.findall(text))
+        # Preflight runs every role's own checks that has a preflight.yml.
+        for entry in PREFLIGHT_LOOP.findall(text):
+            used |= {(role, entry) for role in ROLE_NAMES if (ROLES / role / "tasks" / f"{entry}.yml").is_file()}
+    return used
+
+
+def test_every_entry_point_used_is_documented_and_every_documented_one_exists():
+    used = _entry_points_used()
+    assert ("redis", "stop") in used and ("ray", "preflight") in used  # the scan sees both kinds of call
+    documented = set()
+    for role in ROLE_NAMES:
+        specs = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        for entry, spec in specs.items():
+            documented.add((role, entry))
+            assert (ROLES / role / "tasks" / f"{entry}.yml").is_file(), f"{role}: entry point {entry} has no task file"
+            assert spec.get("short_description"), f"{role}: entry point {entry} says nothing about itself"
+            # An entry point's options are main's, never a second definition of them.
+            main_options = specs["main"].get("options", {})
+            for name, option in (spec.get("options") or {}).items():
+                assert option is main_options.get(name), f"{role}.{entry}: {name} is not main's option (a YAML alias)"
+    assert sorted(used - documented) == []
