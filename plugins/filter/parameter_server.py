@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+
+# The role's own files, beside the user's: the bundled dist_sync check and the scheduler's port wait.
+BUNDLED_FILES = ("dist_sync_check.py", "wait_port.py")
 
 
 def parameter_server_units(processes: list, prefix: str, interface: str) -> list[dict]:
@@ -22,6 +26,18 @@ def parameter_server_units(processes: list, prefix: str, interface: str) -> list
                       "listen": listen,
                       "env_text": "".join(f"{key}={value}\n" for key, value in sorted(env.items()))})
     return units
+
+
+def parameter_server_layout(units: list[dict], job_dir: str, env_dir: str, extra_files: list[str]) -> dict:
+    """What the job needs on this host, for host_files: its directories, the bundled and the user's files (from
+    the controller) in the job directory, and each process's environment file."""
+    sources = [*BUNDLED_FILES, *extra_files]
+    owned = {"owner": "root", "group": "root"}
+    return {
+        "directories": [{"path": path, **owned, "mode": "0755"} for path in (job_dir, env_dir)],
+        "files": [{"src": source, "dest": f"{job_dir}/{os.path.basename(source)}"} for source in sources]
+        + [{"dest": f"{env_dir}/{unit['env_file_name']}", "content": unit["env_text"]} for unit in units],
+    }
 
 
 def host_address_entries(hostvars: dict) -> list[str]:
@@ -50,5 +66,6 @@ def parameter_server_status_checks(processes: list[dict], state_dir: str) -> lis
 
 class FilterModule:
     def filters(self):
-        return {"parameter_server_units": parameter_server_units, "host_address_entries": host_address_entries,
+        return {"parameter_server_units": parameter_server_units, "parameter_server_layout": parameter_server_layout,
+                "host_address_entries": host_address_entries,
                 "parameter_server_status_checks": parameter_server_status_checks}

@@ -1,24 +1,49 @@
 #!/usr/bin/python
-"""Make a host's directories and files what a component declares, in one call."""
+"""Make a host's service users, directories and files what a component declares, in one call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: host_files
-short_description: Converge a component's directories and files on a host in one call
+short_description: Converge a component's users, directories and files on a host in one call
 version_added: 0.2.0
 author: gymfleet developers
 description:
-  - Creates the directories and writes the files a component declares, with their owner, group and mode, and
-    changes nothing that already matches; a file is replaced atomically (written beside it, then renamed).
-  - One call where a role would otherwise run one C(file), C(copy) or C(template) task per path, each a round trip
-    to the host.
+  - Creates the service users, the directories and the files a component declares, with their owner, group and
+    mode, and changes nothing that already matches; a file is replaced atomically (written beside it, then renamed).
+  - One call where a role would otherwise run one C(user), C(file), C(copy) or C(template) task per path, each a
+    round trip to the host.
   - The action plugin of the same name runs on the controller first. It turns O(files[].src) (a file or a whole
     directory on the controller, looked up like M(ansible.builtin.copy)'s) and O(files[].template) (rendered like
     M(ansible.builtin.template)'s, with O(files[].vars) added) into content, so the host gets plain data.
-  - Nothing is ever deleted; a directory or file that is not declared is left alone.
+  - Nothing is ever deleted; a user, directory or file that is not declared is left alone.
 options:
+  users:
+    description:
+      - Service users to create first (each with a group of its name), or to correct when their home or shell
+        differ; the directories and files may then be theirs. A home is never created or moved here: declare it
+        in O(directories) with the mode it needs.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: User name.
+        type: str
+        required: true
+      home:
+        description: Home directory recorded for the user.
+        type: path
+        required: true
+      shell:
+        description: Login shell.
+        type: path
+        default: /usr/sbin/nologin
+      system:
+        description: A system user (an id below 1000, no ageing); only for a user that does not exist yet.
+        type: bool
+        default: true
   directories:
     description: Directories to create (with their parents) or correct.
     type: list
@@ -94,6 +119,13 @@ attributes:
 """
 
 EXAMPLES = r"""
+- name: Create Ray's user and lay out its home
+  gymfleet.cluster.host_files:
+    users:
+      - {name: ray, home: /var/lib/ray}
+    directories:
+      - {path: /var/lib/ray, owner: ray, mode: "0750"}
+
 - name: Lay out Redis' instances
   gymfleet.cluster.host_files:
     directories:
@@ -111,6 +143,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+users:
+  description: Users created or corrected (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
 created:
   description: Directories created or corrected.
   returned: always
@@ -174,6 +211,34 @@ def _ids_or_pending(owner: str | None, group: str | None, check: bool) -> tuple[
         if check:
             return None
         raise
+
+
+def converge_user(item: dict, check: bool, run) -> bool:
+    """Create the user (and its group) or correct its home and shell; True when something changed."""
+    name, home, shell = item["name"], item["home"], item["shell"]
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        entry = None
+    if entry is None:
+        try:
+            grp.getgrnam(name)
+            group = ["--gid", name]  # a group of that name exists already (a package made it): join it
+        except KeyError:
+            group = ["--user-group"]
+        argv = ["useradd", *(["--system"] if item["system"] else []), *group, "--no-create-home",
+                "--home-dir", home, "--shell", shell, name]
+    else:
+        changes = (["--home", home] if entry.pw_dir != home else []) + (["--shell", shell] if entry.pw_shell != shell
+                                                                       else [])
+        if not changes:
+            return False
+        argv = ["usermod", *changes, name]
+    if not check:
+        rc, _, err = run(argv)
+        if rc != 0:
+            raise LayoutError(f"user {name}: {argv[0]} failed: {err.strip()}; fix: correct the user's name or home")
+    return True
 
 
 def converge_directory(item: dict, check: bool) -> bool:
@@ -252,6 +317,10 @@ def converge_file(item: dict, secret: bool, check: bool) -> tuple[bool, dict | N
 def main():
     module = AnsibleModule(
         argument_spec={
+            "users": {"type": "list", "elements": "dict", "default": [], "options": {
+                "name": {"type": "str", "required": True}, "home": {"type": "path", "required": True},
+                "shell": {"type": "path", "default": "/usr/sbin/nologin"},
+                "system": {"type": "bool", "default": True}}},
             "directories": {"type": "list", "elements": "dict", "default": [], "options": {
                 "path": {"type": "path", "required": True},
                 "owner": {"type": "str"}, "group": {"type": "str"}, "mode": {"type": "str"}}},
@@ -261,8 +330,11 @@ def main():
         supports_check_mode=True,
     )
     params, check = module.params, module.check_mode
-    created, written, diffs = [], [], []
+    users, created, written, diffs = [], [], [], []
     try:
+        for item in params["users"]:
+            if converge_user(item, check, module.run_command):
+                users.append(item["name"])
         for item in params["directories"]:
             if converge_directory(item, check):
                 created.append(item["path"])
@@ -274,8 +346,8 @@ def main():
                     if diff:
                         diffs.append(diff)
     except (LayoutError, OSError) as exc:
-        module.fail_json(msg=str(exc), created=created, written=written)
-    result = {"changed": bool(created or written), "created": created, "written": written}
+        module.fail_json(msg=str(exc), users=users, created=created, written=written)
+    result = {"changed": bool(users or created or written), "users": users, "created": created, "written": written}
     if module._diff and diffs:
         result["diff"] = diffs
     module.exit_json(**result)

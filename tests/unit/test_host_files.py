@@ -2,13 +2,16 @@
 localhost (templates, controller trees, secrets)."""
 
 import base64
+import grp
 import json
 import os
+import pwd
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ansible_collections.gymfleet.cluster.plugins.modules import host_files
 
 from .modhelper import run_module
@@ -106,3 +109,46 @@ def test_redis_layout_marks_only_the_secrets_secret():
         ("/etc/redis/redis-6379.secrets.conf", True), ("/etc/redis/redis-6379.conf", False),
         ("/etc/redis/redis-6380.secrets.conf", True), ("/etc/redis/redis-6380.conf", False)]
     assert layout["files"][3]["vars"] == {"item": {"port": "6380", "save": []}}
+
+
+@pytest.fixture
+def service_user():
+    """A user name no one has here; whatever the test made of it is removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a user needs root")
+    name = f"gf-test-{os.getpid()}"
+    yield name
+    subprocess.run(["userdel", name], capture_output=True)
+    subprocess.run(["groupdel", name], capture_output=True)
+
+
+def test_users_are_created_before_their_files_then_corrected_then_left_alone(tmp_path, service_user):
+    home = str(tmp_path / "home")
+    args = {"users": [{"name": service_user, "home": home}],
+            "directories": [{"path": home, "owner": service_user, "mode": "0750"}],
+            "files": [{"dest": f"{home}/conf", "content": "x", "owner": service_user}]}
+    check = files(**args, _ansible_check_mode=True)
+    assert check["changed"] and check["users"] == [service_user]
+    with pytest.raises(KeyError):
+        pwd.getpwnam(service_user)  # check mode created nobody
+    first = files(**args)
+    entry = pwd.getpwnam(service_user)
+    assert first["users"] == [service_user] and entry.pw_dir == home and entry.pw_shell == "/usr/sbin/nologin"
+    assert entry.pw_uid < 1000 and grp.getgrgid(entry.pw_gid).gr_name == service_user  # a system user, own group
+    assert (tmp_path / "home" / "conf").stat().st_uid == entry.pw_uid
+    again = files(**args)
+    assert (again["changed"], again["users"], again["created"], again["written"]) == (False, [], [], [])
+    subprocess.run(["usermod", "--shell", "/bin/sh", service_user], check=True)
+    assert files(**args)["users"] == [service_user] and pwd.getpwnam(service_user).pw_shell == "/usr/sbin/nologin"
+
+
+def test_a_user_joins_an_existing_group_of_its_name(service_user, tmp_path):
+    subprocess.run(["groupadd", "--system", service_user], check=True)
+    result = files(users=[{"name": service_user, "home": str(tmp_path)}])
+    assert result["users"] == [service_user]
+    assert grp.getgrgid(pwd.getpwnam(service_user).pw_gid).gr_name == service_user
+
+
+def test_a_user_that_cannot_be_made_is_one_clear_line(tmp_path):
+    result = files(users=[{"name": "bad name:with colon", "home": str(tmp_path)}])
+    assert result["failed"] and result["msg"].startswith("user bad name:with colon: useradd failed:")
