@@ -79,7 +79,7 @@ class ActionModule(ActionBase):
             return result
         result.update(self._execute_module(
             module_name="gymfleet.cluster.host_files", task_vars=task_vars,
-            module_args={"users": args.get("users") or [], "directories": directories, "files": files,
-                         "secret_files": secret_files}))
+            # The rest (packages, users, ...) as given: the module checks them.
+            module_args={**args, "directories": directories, "files": files, "secret_files": secret_files}))
         result.pop("invocation", None)
         return result

@@ -10,20 +10,28 @@ short_description: Converge a component's users, directories and files on a host
 version_added: 0.2.0
 author: gymfleet developers
 description:
-  - Creates the service users, the directories and the files a component declares, with their owner, group and
-    mode, and changes nothing that already matches; a file is replaced atomically (written beside it, then renamed).
-  - One call where a role would otherwise run one C(user), C(file), C(copy) or C(template) task per path, each a
-    round trip to the host.
+  - Installs the packages, creates the service users, the directories and the files a component declares (with
+    their owner, group and mode), and changes nothing that already matches; a file is replaced atomically
+    (written beside it, then renamed).
+  - One call where a role would otherwise run an C(apt) task, and one C(user), C(file), C(copy) or C(template)
+    task per path, each a round trip to the host.
   - The action plugin of the same name runs on the controller first. It turns O(files[].src) (a file or a whole
     directory on the controller, looked up like M(ansible.builtin.copy)'s) and O(files[].template) (rendered like
     M(ansible.builtin.template)'s, with O(files[].vars) added) into content, so the host gets plain data.
-  - Nothing is ever deleted; a user, directory or file that is not declared is left alone.
+  - Nothing is ever deleted; a package, user, directory or file that is not declared is left alone.
 options:
+  packages:
+    description:
+      - Debian packages the component needs, installed first (C(apt-get update), then C(apt-get install)) when
+        C(dpkg) does not have them all; one that is installed is never upgraded. Names only, no versions.
+    type: list
+    elements: str
+    default: []
   users:
     description:
       - Service users to create first (each with a group of its name), or to correct when their home or shell
-        differ; the directories and files may then be theirs. A home is never created or moved here: declare it
-        in O(directories) with the mode it needs.
+        differ; the directories and files may then be theirs. A home is never created or moved here (declare it
+        in O(directories) with the mode it needs).
     type: list
     elements: dict
     default: []
@@ -143,6 +151,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+installed:
+  description: Packages installed (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
 users:
   description: Users created or corrected (in check mode, that would be).
   returned: always
@@ -211,6 +224,28 @@ def _ids_or_pending(owner: str | None, group: str | None, check: bool) -> tuple[
         if check:
             return None
         raise
+
+
+def missing_packages(names: list[str], run) -> list[str]:
+    """The packages dpkg does not have installed, in the order given."""
+    if not names:
+        return []
+    if any("=" in name or " " in name for name in names):
+        raise LayoutError(f"packages {names}: give package names only; fix: drop the version or the spaces")
+    # dpkg-query exits 1 when it knows some name not at all; the others are still listed.
+    _, out, _ = run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n", *names])
+    installed = {fields[0] for fields in (line.split() for line in out.splitlines()) if fields[1:2] == ["ii"]}
+    return [name for name in names if name.split(":")[0] not in installed]
+
+
+def install_packages(names: list[str], run) -> None:
+    environ = {"DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *names]):
+        rc, _, err = run(argv, environ_update=environ)
+        if rc != 0:
+            last = (err.strip().splitlines() or ["no output"])[-1]
+            raise LayoutError(f"packages {', '.join(names)}: {' '.join(argv[:2])} failed: {last}; fix: check that the "
+                              "host's APT sources reach these packages and that the names are right")
 
 
 def converge_user(item: dict, check: bool, run) -> bool:
@@ -317,6 +352,7 @@ def converge_file(item: dict, secret: bool, check: bool) -> tuple[bool, dict | N
 def main():
     module = AnsibleModule(
         argument_spec={
+            "packages": {"type": "list", "elements": "str", "default": []},
             "users": {"type": "list", "elements": "dict", "default": [], "options": {
                 "name": {"type": "str", "required": True}, "home": {"type": "path", "required": True},
                 "shell": {"type": "path", "default": "/usr/sbin/nologin"},
@@ -330,8 +366,12 @@ def main():
         supports_check_mode=True,
     )
     params, check = module.params, module.check_mode
-    users, created, written, diffs = [], [], [], []
+    installed, users, created, written, diffs = [], [], [], [], []
     try:
+        missing = missing_packages(params["packages"], module.run_command)
+        if missing and not check:
+            install_packages(missing, module.run_command)
+        installed = missing
         for item in params["users"]:
             if converge_user(item, check, module.run_command):
                 users.append(item["name"])
@@ -346,8 +386,9 @@ def main():
                     if diff:
                         diffs.append(diff)
     except (LayoutError, OSError) as exc:
-        module.fail_json(msg=str(exc), users=users, created=created, written=written)
-    result = {"changed": bool(users or created or written), "users": users, "created": created, "written": written}
+        module.fail_json(msg=str(exc), installed=installed, users=users, created=created, written=written)
+    result = {"changed": bool(installed or users or created or written), "installed": installed, "users": users,
+              "created": created, "written": written}
     if module._diff and diffs:
         result["diff"] = diffs
     module.exit_json(**result)

@@ -26,7 +26,7 @@ def redis_config(name: str) -> str:
 
 
 @pytest.mark.parametrize("databases, task", [
-    (5, "Lay out each instance's data directory, secrets and configuration"),
+    (5, "Install redis-server and lay out each instance's data directory, secrets and configuration"),
     (6, "Run the instances"),
 ])
 def test_a_deploy_interrupted_after_a_change_is_finished_by_the_next(deployed, databases, task):  # noqa: F811

@@ -152,3 +152,43 @@ def test_a_user_joins_an_existing_group_of_its_name(service_user, tmp_path):
 def test_a_user_that_cannot_be_made_is_one_clear_line(tmp_path):
     result = files(users=[{"name": "bad name:with colon", "home": str(tmp_path)}])
     assert result["failed"] and result["msg"].startswith("user bad name:with colon: useradd failed:")
+
+
+class FakeApt:
+    """Stands for dpkg-query and apt-get: dpkg knows `installed`; apt-get installs what it is asked for."""
+
+    def __init__(self, installed, fail=None):
+        self.installed, self.fail, self.calls = set(installed), fail, []
+
+    def __call__(self, argv, environ_update=None):
+        self.calls.append(argv)
+        if argv[0] == "dpkg-query":
+            # Like dpkg's ${Package}: the name without its architecture.
+            known = [name.split(":")[0] for name in argv[4:] if name.split(":")[0] in self.installed]
+            return (0 if len(known) == len(argv[4:]) else 1), "".join(f"{name} ii \n" for name in known), ""
+        assert environ_update == {"DEBIAN_FRONTEND": "noninteractive"}
+        if argv[:2] == self.fail:
+            return 100, "", "E: Unable to locate package nope\n"
+        if argv[1] == "install":
+            self.installed |= set(argv[4:])
+        return 0, "", ""
+
+
+def test_packages_install_only_what_dpkg_lacks_and_fail_as_one_line():
+    apt = FakeApt({"redis-server"})
+    assert host_files.missing_packages(["redis-server", "libgomp1"], apt) == ["libgomp1"]
+    host_files.install_packages(["libgomp1"], apt)
+    assert apt.calls[1:] == [["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "libgomp1"]]
+    assert host_files.missing_packages(["redis-server", "libgomp1:amd64"], apt) == []
+    assert host_files.missing_packages([], apt) == [] and len(apt.calls) == 4  # nothing asked, dpkg not run
+    with pytest.raises(host_files.LayoutError, match=r"apt-get install failed: E: Unable to locate package nope; fix"):
+        host_files.install_packages(["nope"], FakeApt(set(), fail=["apt-get", "install"]))
+    with pytest.raises(host_files.LayoutError, match="names only"):
+        host_files.missing_packages(["redis-server=5:7.0"], apt)
+
+
+def test_packages_against_this_machines_dpkg():
+    """The real dpkg-query: a package this machine has (dpkg itself) and one no archive has."""
+    result = files(packages=["dpkg", "gymfleet-no-such-package"], _ansible_check_mode=True)
+    assert result["changed"] and result["installed"] == ["gymfleet-no-such-package"]
+    assert files(packages=["dpkg"])["changed"] is False
