@@ -69,8 +69,9 @@ def omniboxes_services(settings: dict) -> list[dict]:
                 "argv": [python, "-m", "omniboxes.node.instance_server", "--port", str(port),
                          "--redis_host", "127.0.0.1", "--redis_port", str(s["redis_port"])],
                 # Restarting or stopping the pool's Redis does the same to the instance servers, which then add
-                # their ports again: the pool is rebuilt from the processes that really run.
-                "requires": [pool_unit], "part_of": [pool_unit], "after": [pool_unit],
+                # their ports again: the pool is rebuilt from the processes that really run. So does stopping or
+                # restarting omniboxes-instances, their batch starter.
+                "requires": [pool_unit], "part_of": [pool_unit, "omniboxes-instances"], "after": [pool_unit],
                 "ports": [port], "health": {"tcp": f"127.0.0.1:{port}"},
                 # Started by omniboxes-instances at boot, a batch at a time; a start counts once the port answers.
                 "enabled": False,
@@ -87,8 +88,9 @@ def omniboxes_services(settings: dict) -> list[dict]:
             "type": "oneshot", "restart": "no", "enabled": bool(s["enabled"]), "watch": list(s["helper_watch"]),
             "after": [f"omniboxes-instance@{port}" for port in s["instance_ports"]] + [pool_unit],
             "wants": [pool_unit],
-            "service_options": {"RemainAfterExit": True, "TimeoutStartSec": "infinity",
-                                "ExecStop": "/bin/systemctl stop omniboxes-instance@*.service"},
+            # No ExecStop that stops the instances: it would wait for their stop jobs, which wait for this unit's
+            # own stop to end (they start before it), until systemd's stop timeout. PartOf above does it.
+            "service_options": {"RemainAfterExit": True, "TimeoutStartSec": "infinity"},
         } if s["instance_ports"] else None)
         services.append({
             **common, "name": "omniboxes-node",

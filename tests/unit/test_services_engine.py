@@ -279,7 +279,9 @@ def test_omniboxes_services_follow_the_mode(master, worker, names):
         assert ("--nodes" in argv) == worker, "mode both names its own node by URL"
     if worker:
         instance = by_name["omniboxes-instance@9001"]
-        assert instance["part_of"] == ["redis-server@6380"] and instance["enabled"] is False
+        # Stopping the pool's Redis or the batch starter stops the instance servers too (systemd's PartOf).
+        assert instance["part_of"] == ["redis-server@6380", "omniboxes-instances"] and instance["enabled"] is False
+        assert "ExecStop" not in by_name["omniboxes-instances"]["service_options"]
         assert instance["environment"] == {"PYTHONUNBUFFERED": "1", "PYTHONPATH": "/opt/src", "DISPLAY": ":1"}
         assert by_name["omniboxes-node"]["health"]["headers"] == {"x-api-key": "default_key"}
     if worker and not master:
