@@ -69,12 +69,13 @@ unit: env host-tools
 
 molecule: image
 	@for scenario in $(SCENARIOS); do \
-	  echo "== molecule scenario $$scenario"; \
+	  echo "== molecule scenario $$scenario"; start=$$(date +%s); \
 	  molecule test -s $$scenario || exit 1; \
+	  echo "== molecule scenario $$scenario passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
 integration: image
-	pytest tests/integration
+	pytest --durations=20 tests/integration
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache gymfleet-cluster-*.tar.gz
