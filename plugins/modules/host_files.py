@@ -1,12 +1,12 @@
 #!/usr/bin/python
-"""Make a host's service users, directories and files what a component declares, in one call."""
+"""Make a host's packages, service users, directories and files what a component declares, in one call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: host_files
-short_description: Converge a component's users, directories and files on a host in one call
+short_description: Converge a component's packages, users, directories and files on a host in one call
 version_added: 0.2.0
 author: gymfleet developers
 description:
