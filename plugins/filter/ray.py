@@ -108,10 +108,21 @@ def ray_version_mismatch(installed: list[dict]) -> str:
     return text_table(rows, ["host", "ray", "python", "differs"], ["HOST", "RAY", "PYTHON", ""])
 
 
+def ray_node_probe(output: str) -> dict:
+    """The GPU count and the Ray and Python versions from the probe's `gpus=N ray=X python=Y` words.
+
+    A word that is missing (no environment yet, so no ray= or python=) gives an empty version; no count gives 0.
+    """
+    words = dict(word.split("=", 1) for word in (output or "").split() if "=" in word)
+    gpus = words.get("gpus", "0")
+    return {"gpus": int(gpus) if gpus.isdigit() else 0, "ray": words.get("ray", ""), "python": words.get("python", "")}
+
+
 class FilterModule:
     def filters(self):
         return {
             "ray_start_argv": ray_start_argv,
             "ray_port_claims": ray_port_claims,
             "ray_version_mismatch": ray_version_mismatch,
+            "ray_node_probe": ray_node_probe,
         }

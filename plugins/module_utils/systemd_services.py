@@ -343,6 +343,21 @@ class SystemdRuntime:
         tail = ("; last journal lines:\n" + "\n".join(lines)) if lines else "; the journal has no lines for it"
         raise ServiceFailure(f"{unit} {what} ({status}){tail}", {"unit": unit, "journal": lines})
 
+    def displace(self, units: list[str]) -> list[str]:
+        """Keep units that are not gymfleet's (a distribution's default instance) from running beside ours:
+        stop and disable them, and forget a failure of theirs; their files and data stay."""
+        names = [u if "." in u else f"{u}.service" for u in units]
+        states = self.show(names)
+        running = [u for u in names if states[u]["active_state"] in ("active", "activating", "reloading")]
+        enabled = [u for u in names if states[u]["enabled"]]
+        failed = [u for u in names if states[u]["active_state"] == "failed"]
+        if not self.module.check_mode:
+            if running or enabled:
+                self._run(["systemctl", "disable", "--now", "--quiet", "--", *sorted(set(running + enabled))])
+            if running or failed:
+                self._run(["systemctl", "reset-failed", "--", *sorted(set(running + failed))], check=False)
+        return [u for u in names if u in running or u in enabled or u in failed]
+
     def stop(self, levels: list[list[str]]) -> list[str]:
         """Stop the units that run, a level at a time in the order given (the caller reverses start order)."""
         states = self.show([unit for level in levels for unit in level])

@@ -180,6 +180,11 @@ import pwd
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gymfleet.cluster.plugins.module_utils.debian_packages import (
+    PackageError,
+    install_packages,
+    missing_packages,
+)
 
 FILE_OPTIONS = {
     "dest": {"type": "path", "required": True},
@@ -224,28 +229,6 @@ def _ids_or_pending(owner: str | None, group: str | None, check: bool) -> tuple[
         if check:
             return None
         raise
-
-
-def missing_packages(names: list[str], run) -> list[str]:
-    """The packages dpkg does not have installed, in the order given."""
-    if not names:
-        return []
-    if any("=" in name or " " in name for name in names):
-        raise LayoutError(f"packages {names}: give package names only; fix: drop the version or the spaces")
-    # dpkg-query exits 1 when it knows some name not at all; the others are still listed.
-    _, out, _ = run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n", *names])
-    installed = {fields[0] for fields in (line.split() for line in out.splitlines()) if fields[1:2] == ["ii"]}
-    return [name for name in names if name.split(":")[0] not in installed]
-
-
-def install_packages(names: list[str], run) -> None:
-    environ = {"DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *names]):
-        rc, _, err = run(argv, environ_update=environ)
-        if rc != 0:
-            last = (err.strip().splitlines() or ["no output"])[-1]
-            raise LayoutError(f"packages {', '.join(names)}: {' '.join(argv[:2])} failed: {last}; fix: check that the "
-                              "host's APT sources reach these packages and that the names are right")
 
 
 def converge_user(item: dict, check: bool, run) -> bool:
@@ -385,7 +368,7 @@ def main():
                     written.append(item["dest"])
                     if diff:
                         diffs.append(diff)
-    except (LayoutError, OSError) as exc:
+    except (LayoutError, PackageError, OSError) as exc:
         module.fail_json(msg=str(exc), installed=installed, users=users, created=created, written=written)
     result = {"changed": bool(installed or users or created or written), "installed": installed, "users": users,
               "created": created, "written": written}

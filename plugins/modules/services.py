@@ -186,6 +186,15 @@ options:
     type: list
     elements: str
     default: []
+  displace:
+    description:
+      - Units that are not gymfleet's and must not run beside these services, such as Debian's
+        C(redis-server.service) beside gymfleet's Redis instances. With O(state=started) or O(state=restarted)
+        they are stopped and disabled first, and a failure of theirs is forgotten so the host is not left
+        degraded; their unit files and data stay.
+    type: list
+    elements: str
+    default: []
   unit_dir:
     description: Directory of the units.
     type: path
@@ -286,6 +295,11 @@ stopped:
   returned: always
   type: list
   elements: str
+displaced:
+  description: Units of O(displace) that were stopped, disabled or reset (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
 strays:
   description: With O(state=probed), units of the component that run although they are not declared.
   returned: always
@@ -371,7 +385,7 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
         plan.update(write=[], remove=[], diff=[])
     result = {"changed": False, "written": [w["unit"] for w in plan["write"]],
               "removed": [r["unit"] for r in plan["remove"]], "started": [], "restarted": [], "stopped": [],
-              "strays": []}
+              "strays": [], "displaced": []}
     if module._diff and plan["diff"]:
         result["diff"] = plan["diff"]
 
@@ -413,12 +427,14 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
         if need_reload:
             runtime.daemon_reload()
     if state != "absent":
+        result["displaced"] = runtime.displace(params["displace"])
         enabled_changed = runtime.set_enabled(specs, plan["units"])
         if not module.check_mode:
             runtime.start(actions, deadline, params["parallel"])
     else:
         enabled_changed = []
-    result["changed"] = bool(result["written"] or result["removed"] or actions or enabled_changed)
+    result["changed"] = bool(result["written"] or result["removed"] or actions or enabled_changed
+                             or result["displaced"])
     result["services"] = [] if state == "absent" or module.check_mode else _report(
         runtime, specs, plan["hashes"], check_health=False)
     return result
@@ -437,6 +453,7 @@ def main():
             "parallel": {"type": "int", "default": 4},
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
             "adopt": {"type": "list", "elements": "str", "default": []},
+            "displace": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )

@@ -178,6 +178,19 @@ def test_stop_goes_level_by_level_and_skips_what_does_not_run():
     assert stops == [["systemctl", "stop", "--", "a.service"], ["systemctl", "stop", "--", "c.service"]]
 
 
+def test_displaced_units_are_stopped_disabled_and_reset_but_never_removed():
+    module = FakeModule({"redis-server.service": {"ActiveState": "failed", "UnitFileState": "enabled"},
+                         "other.service": {"ActiveState": "active"}})
+    displaced = SystemdRuntime(module, "trial").displace(["redis-server", "other.service", "absent.service"])
+    assert displaced == ["redis-server.service", "other.service"]
+    acts = [call for call in module.calls if call[:2] != ["systemctl", "show"]]
+    assert acts == [["systemctl", "disable", "--now", "--quiet", "--", "other.service", "redis-server.service"],
+                    ["systemctl", "reset-failed", "--", "other.service", "redis-server.service"]]
+    quiet = FakeModule({"redis-server.service": {"ActiveState": "inactive", "UnitFileState": "disabled"}})
+    assert SystemdRuntime(quiet, "trial").displace(["redis-server.service"]) == []
+    assert [call[:2] for call in quiet.calls] == [["systemctl", "show"]], "nothing to do, nothing asked"
+
+
 def test_journal_lines_are_asked_since_the_start():
     module = FakeModule()
     SystemdRuntime(module, "trial").journal("web.service", 1000.5)
@@ -302,13 +315,14 @@ def test_check_mode_reports_the_plan_and_changes_nothing(tmp_path):
     from ansible_collections.gymfleet.cluster.plugins.modules.services import converge
 
     (tmp_path / "old.service").write_text("[Unit]\nX-Gymfleet-Component=trial\n")
-    module = FakeModule({"old.service": {"ActiveState": "active"}})
+    module = FakeModule({"old.service": {"ActiveState": "active"}, "redis-server.service": {"ActiveState": "active"}})
     module.check_mode, module._diff = True, True
-    module.params = {"state": "started", "timeout": 10, "prune": True, "apply_changes": True, "parallel": 2}
+    module.params = {"state": "started", "timeout": 10, "prune": True, "apply_changes": True, "parallel": 2,
+                     "displace": ["redis-server"]}
     result = converge(module, SystemdRuntime(module, "trial", str(tmp_path)), normalize_all([web("web@8000")]))
     assert result["changed"] is True
     assert result["written"] == ["web@8000.service"] and result["started"] == ["web@8000.service"]
-    assert result["removed"] == ["old.service"]
+    assert result["removed"] == ["old.service"] and result["displaced"] == ["redis-server.service"]
     assert [d["after_header"] for d in result["diff"]] == [str(tmp_path / "web@8000.service"),
                                                           str(tmp_path / "old.service")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.service"], "no file written or removed"
@@ -320,7 +334,8 @@ def test_apply_changes_false_only_starts_what_does_not_run(tmp_path):
 
     module = FakeModule({"web@8000.service": {"ActiveState": "active"}})
     module.check_mode, module._diff = True, False
-    module.params = {"state": "started", "timeout": 10, "prune": True, "apply_changes": False, "parallel": 2}
+    module.params = {"state": "started", "timeout": 10, "prune": True, "apply_changes": False, "parallel": 2,
+                     "displace": []}
     result = converge(module, SystemdRuntime(module, "trial", str(tmp_path)),
                       normalize_all([web("web@8000"), web("web@8001")]))
     assert result["written"] == [] and result["removed"] == [] and result["restarted"] == []
