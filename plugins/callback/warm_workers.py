@@ -18,7 +18,7 @@ description:
     and test plugins (every filter file of a collection is imported to find one filter). A worker inherits
     what the parent process has loaded, so loading them once when the playbook starts spares that work in every
     later worker.
-  - On a no-op deploy of the demo stack on 3 lab hosts it took 29 s down to 24 s (bench/engine.py measures it).
+  - On a no-op deploy of the demo stack on 3 lab hosts it took 29 s down to 24 s (medians of 3 alternating runs).
   - It changes nothing a task does and prints nothing. A plugin it does not find is skipped.
   - Enable it with C(callbacks_enabled = gymfleet.cluster.warm_workers) in C(ansible.cfg) (the checkout's
     C(ansible.cfg) does).

@@ -33,15 +33,17 @@ print('reused')
 """
 
 
+def run_probe(probe: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", probe, str(ROOT / "collections")], capture_output=True, text=True,
+                          env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")), timeout=60, check=False)
+
+
 def test_the_plugins_every_worker_needs_are_loaded_once_when_the_playbook_starts():
-    result = subprocess.run([sys.executable, "-c", PROBE, str(ROOT / "collections")], capture_output=True, text=True,
-                            env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")), timeout=60, check=False)
+    result = run_probe(PROBE)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[]", str(FILTER_FILES), "reused"]
 
 
 def test_without_it_a_worker_parses_the_connections_documentation():
-    probe = PROBE.replace("CallbackModule().v2_playbook_on_start(None)", "")
-    result = subprocess.run([sys.executable, "-c", probe, str(ROOT / "collections")], capture_output=True, text=True,
-                            env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")), timeout=60, check=False)
+    result = run_probe(PROBE.replace("CallbackModule().v2_playbook_on_start(None)", ""))
     assert "a plugin documentation was parsed again" in result.stderr
