@@ -157,9 +157,12 @@ options:
       - C(started) converges and waits for health; C(restarted) does the same and restarts every service;
         C(stopped) stops the services in reverse order (and any of the component's units no longer declared), and
         forgets the exit status of those that end with a failure code on SIGTERM;
-        C(probed) only reports; C(absent) stops and removes every unit of the component.
+        C(probed) only reports; C(installed) writes the units that differ and removes those no longer declared
+        but starts, stops and restarts nothing (for a job whose start order spans hosts; each service's C(stale)
+        tells whether its process runs an older definition); C(absent) stops and removes every unit of the
+        component.
     type: str
-    choices: [started, restarted, stopped, probed, absent]
+    choices: [started, restarted, stopped, probed, installed, absent]
     default: started
   prune:
     description: With O(state=started), stop and remove the component's units that are not in O(services).
@@ -408,7 +411,7 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
 
     need_reload = bool(plan["write"] or plan["remove"]) or any(s["need_reload"] for s in plan["units"].values())
     actions = []
-    if state != "absent":
+    if state not in ("absent", "installed"):
         for spec in specs:
             unit = unit_name(spec)
             current = plan["units"][unit]
@@ -429,7 +432,7 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
     if state != "absent":
         result["displaced"] = runtime.displace(params["displace"])
         enabled_changed = runtime.set_enabled(specs, plan["units"])
-        if not module.check_mode:
+        if not module.check_mode and actions:
             runtime.start(actions, deadline, params["parallel"])
     else:
         enabled_changed = []
@@ -446,7 +449,7 @@ def main():
             "component": {"type": "str", "required": True},
             "services": {"type": "list", "elements": "dict", "default": [], "options": SERVICE_OPTIONS},
             "state": {"type": "str", "default": "started",
-                      "choices": ["started", "restarted", "stopped", "probed", "absent"]},
+                      "choices": ["started", "restarted", "stopped", "probed", "installed", "absent"]},
             "prune": {"type": "bool", "default": True},
             "apply_changes": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 120},

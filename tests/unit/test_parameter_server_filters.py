@@ -2,8 +2,13 @@
 
 from ansible_collections.gymfleet.cluster.plugins.filter.parameter_server import (
     parameter_server_layout,
+    parameter_server_port_claims,
+    parameter_server_services,
     parameter_server_units,
 )
+from ansible_collections.gymfleet.cluster.plugins.module_utils.services import normalize_all
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import unit_sections
+from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import render_unit
 
 SCHEDULER = {"name": "scheduler", "host": "a", "kind": "scheduler", "program": "python -c 'import mxnet'",
              "env": {"DMLC_ROLE": "scheduler", "DMLC_PS_ROOT_URI": "10.0.0.1", "DMLC_PS_ROOT_PORT": 9092}}
@@ -31,3 +36,39 @@ def test_layout_puts_programs_in_the_job_dir_and_one_environment_file_per_proces
     written = {f["dest"]: f["content"] for f in layout["files"] if "content" in f}
     assert written == {"/etc/ps/ps-scheduler.env": units[0]["env_text"],
                        "/etc/ps/ps-worker-0.env": units[1]["env_text"]}
+
+
+SETTINGS = {"user": "mxnet", "job_dir": "/opt/job", "env_dir": "/etc/ps", "state_dir": "/var/lib/ps",
+            "python": "/opt/venv/bin/python", "wait_timeout": 60, "files": ["/home/me/train.py"],
+            "watch": ["/opt/venv/reqs.txt"]}
+
+
+def test_services_declare_each_process_for_the_engine():
+    units = parameter_server_units([{**SCHEDULER, "program": "/opt/venv/bin/python -c 'import mxnet'"},
+                                    {**WORKER, "program": "python train.py --result /var/lib/ps/%N.json"}], "ps-", "")
+    scheduler, worker = normalize_all(parameter_server_services(units, SETTINGS))
+    assert scheduler["argv"] == ["/opt/venv/bin/python", "-c", "import mxnet"]
+    # Found on the PATH, as systemd would find a bare name.
+    assert worker["argv"] == ["/usr/bin/env", "python", "train.py", "--result", "/var/lib/ps/ps-worker-0.json"]
+    for spec in (scheduler, worker):
+        assert (spec["user"], spec["working_directory"], spec["restart"], spec["enabled"]) == (
+            "mxnet", "/opt/job", "no", False)
+        assert spec["environment_files"] == spec["files"] == [f"/etc/ps/{spec['name']}.env"]
+        assert spec["watch"] == ["/opt/job/dist_sync_check.py", "/opt/job/wait_port.py", "/opt/job/train.py",
+                                 "/opt/venv/reqs.txt"]
+    assert scheduler["service_options"]["ExecStartPost"] == (
+        "/opt/venv/bin/python /opt/job/wait_port.py 10.0.0.1 9092 --timeout 60")
+    assert scheduler["service_options"]["TimeoutStartSec"] == 70
+    assert "ExecStartPost" not in worker["service_options"]
+    text = render_unit(unit_sections(worker, "parameter_server", "d1"))
+    assert "ExecStopPost=/bin/sh -c 'echo \"$$SERVICE_RESULT $$EXIT_CODE $$EXIT_STATUS\" > /var/lib/ps/%N.exit'" in text
+    assert "ExecStartPre=/bin/rm -f /var/lib/ps/%N.exit" in text
+    assert "Restart=no" in text
+
+
+def test_only_schedulers_claim_ports():
+    global_scheduler = {"name": "global scheduler", "kind": "global_scheduler",
+                        "env": {"DMLC_PS_GLOBAL_ROOT_PORT": "9093"}}
+    assert parameter_server_port_claims([SCHEDULER, WORKER, global_scheduler]) == [
+        {"component": "parameter server scheduler", "variable": "parameter_server_topology", "ports": 9092},
+        {"component": "parameter server global scheduler", "variable": "parameter_server_topology", "ports": 9093}]

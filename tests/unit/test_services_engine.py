@@ -358,3 +358,28 @@ def test_a_start_that_never_begins_times_out_with_the_journal():
         SystemdRuntime(module, "trial").start([(normalize(web("web")), "start")], Deadline(0.5), 2)
     assert ["systemctl", "start", "--no-block", "--", "web.service"] in module.calls
     assert failure.value.details["unit"] == "web.service"
+
+
+def test_installed_writes_and_prunes_but_starts_nothing_and_reports_what_is_stale(tmp_path):
+    import shutil
+
+    from ansible_collections.gymfleet.cluster.plugins.modules.services import converge
+
+    (tmp_path / "gone.service").write_text("[Unit]\nX-Gymfleet-Component=trial\n")
+    module = FakeModule({"web@8000.service": {"ActiveState": "active", "SubState": "running"},
+                         "gone.service": {"ActiveState": "active"}})
+    module.atomic_move = shutil.move
+    module._diff = False
+    module.params = {"state": "installed", "timeout": 10, "prune": True, "apply_changes": True, "parallel": 2,
+                     "displace": []}
+    result = converge(module, SystemdRuntime(module, "trial", str(tmp_path)),
+                      normalize_all([web("web@8000"), web("web@8001", enabled=False)]))
+    assert result["written"] == ["web@8000.service", "web@8001.service"] and result["removed"] == ["gone.service"]
+    assert result["started"] == [] and result["restarted"] == [] and result["changed"] is True
+    verbs = [call[1] for call in module.calls if call[0] == "systemctl"]
+    assert "start" not in verbs and "restart" not in verbs
+    assert ["systemctl", "stop", "--", "gone.service"] in module.calls
+    assert ["systemctl", "enable", "--quiet", "--", "web@8000.service"] in module.calls
+    # The running process was started from no record of this definition: stale; the one not running is not.
+    assert {s["name"]: s["stale"] for s in result["services"]} == {"web@8000": True, "web@8001": False}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["web@8000.service", "web@8001.service"]
