@@ -112,6 +112,13 @@ options:
       mode:
         description: Octal mode; C("0644") when left out (C("0600") for a secret).
         type: str
+      validate:
+        description:
+          - A command that must accept the new content before it replaces O(files[].dest), with C(%s) standing for
+            the candidate's path (a file beside the destination, with the same extension), as
+            M(ansible.builtin.copy)'s O(ansible.builtin.copy#module:validate). When it exits non-zero the destination
+            stays as it was and the task fails with the command's output in RV(rejected). Not run in check mode.
+        type: str
   secret_files:
     description: Like O(files), with the content never logged; the action plugin moves the files that say
       O(files[].secret) here.
@@ -144,6 +151,11 @@ EXAMPLES = r"""
       - {dest: /etc/redis/redis-6379.secrets.conf, template: redis-secrets.conf.j2, vars: {item: {port: 6379}},
          owner: redis, mode: "0640", secret: true}
 
+- name: Write Envoy's config only if Envoy accepts it
+  gymfleet.cluster.host_files:
+    files:
+      - {dest: /etc/gymfleet/envoy/envoy.yaml, content: "{{ config }}", validate: /usr/bin/envoy --mode validate -c %s}
+
 - name: Copy a project from the controller
   gymfleet.cluster.host_files:
     files:
@@ -171,12 +183,23 @@ written:
   returned: always
   type: list
   elements: str
+rejected:
+  description: The file whose O(files[].validate) command refused the new content, and what it said.
+  returned: failure, when a validate command refused
+  type: dict
+  contains:
+    dest: {description: The file left as it was., type: str}
+    rc: {description: The command's exit status., type: int}
+    stdout: {description: Its output., type: str}
+    stderr: {description: Its error output., type: str}
+  sample: {dest: /etc/gymfleet/envoy/envoy.yaml, rc: 1, stdout: "", stderr: "error initializing configuration ..."}
 """
 
 import base64
 import grp
 import os
 import pwd
+import shlex
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -193,6 +216,7 @@ FILE_OPTIONS = {
     "owner": {"type": "str"},
     "group": {"type": "str"},
     "mode": {"type": "str"},
+    "validate": {"type": "str"},
 }
 # The action plugin moves the files marked secret here: the same, with their content never logged.
 SECRET_FILE_OPTIONS = {**FILE_OPTIONS, "content": {"type": "str", "no_log": True},
@@ -201,6 +225,22 @@ SECRET_FILE_OPTIONS = {**FILE_OPTIONS, "content": {"type": "str", "no_log": True
 
 class LayoutError(Exception):
     pass
+
+
+class Rejected(LayoutError):
+    """A validate command refused a file's new content."""
+
+    def __init__(self, dest: str, command: str, rc: int, out: str, err: str):
+        super().__init__(f"{dest}: {command} rejected the new content (exit {rc}), so the file was left as it was: "
+                         f"{(err or out).strip()}")
+        self.details = {"dest": dest, "rc": rc, "stdout": out, "stderr": err}
+
+
+def _validate(command: str, candidate: str, dest: str, run) -> None:
+    argv = [candidate if word == "%s" else word.replace("%s", candidate) for word in shlex.split(command)]
+    rc, out, err = run(argv)
+    if rc != 0:
+        raise Rejected(dest, command, rc, out, err)
 
 
 def _ids(owner: str | None, group: str | None) -> tuple[int, int]:
@@ -287,8 +327,10 @@ def converge_directory(item: dict, check: bool) -> bool:
     return changed
 
 
-def converge_file(item: dict, secret: bool, check: bool) -> tuple[bool, dict | None]:
+def converge_file(item: dict, secret: bool, check: bool, run=None) -> tuple[bool, dict | None]:
     path = item["dest"]
+    if item.get("validate") and "%s" not in item["validate"]:
+        raise LayoutError(f"{path}: validate {item['validate']!r} has no %s for the candidate's path; fix: add it")
     content = base64.b64decode(item["content_base64"]) if item.get("content_base64") is not None \
         else (item.get("content") or "").encode()
     ids = _ids_or_pending(item.get("owner"), item.get("group"), check)
@@ -318,12 +360,16 @@ def converge_file(item: dict, secret: bool, check: bool) -> tuple[bool, dict | N
         folder = os.path.dirname(path)
         if not os.path.isdir(folder):
             raise LayoutError(f"{path}: its directory {folder} does not exist; fix: declare it in directories")
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+        # The destination's extension kept: some validators (Envoy) read the format from it.
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                             suffix=os.path.splitext(path)[1])
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(content)
             os.chown(temporary, uid, gid)
             os.chmod(temporary, mode)
+            if item.get("validate") and before != content:
+                _validate(item["validate"], temporary, path, run)
             os.replace(temporary, path)
         except BaseException:
             if os.path.exists(temporary):
@@ -363,13 +409,14 @@ def main():
                 created.append(item["path"])
         for secret, items in ((False, params["files"]), (True, params["secret_files"])):
             for item in items:
-                changed, diff = converge_file(item, secret, check)
+                changed, diff = converge_file(item, secret, check, module.run_command)
                 if changed:
                     written.append(item["dest"])
                     if diff:
                         diffs.append(diff)
     except (LayoutError, PackageError, OSError) as exc:
-        module.fail_json(msg=str(exc), installed=installed, users=users, created=created, written=written)
+        extra = {"rejected": exc.details} if isinstance(exc, Rejected) else {}
+        module.fail_json(msg=str(exc), installed=installed, users=users, created=created, written=written, **extra)
     result = {"changed": bool(installed or users or created or written), "installed": installed, "users": users,
               "created": created, "written": written}
     if module._diff and diffs:

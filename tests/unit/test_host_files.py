@@ -55,6 +55,21 @@ def test_a_secret_is_never_shown(tmp_path):
     assert oct((tmp_path / "s").stat().st_mode & 0o777) == "0o600"
 
 
+def test_a_file_replaces_its_destination_only_when_the_validator_accepts_it(tmp_path):
+    conf = tmp_path / "conf.json"
+    # The validator sees the candidate with the destination's extension, and real JSON.
+    validate = f"/bin/sh -c 'test \"${{1##*.}}\" = json && {sys.executable} -m json.tool \"$1\"' sh %s"
+    assert files(files=[{"dest": str(conf), "content": '{"a": 1}', "validate": validate}])["written"] == [str(conf)]
+    refused = files(files=[{"dest": str(conf), "content": '{"a": ', "validate": validate}])
+    assert refused["failed"] and refused["written"] == []
+    assert refused["rejected"]["dest"] == str(conf) and refused["rejected"]["rc"] != 0
+    assert "Expecting value" in refused["rejected"]["stderr"] and "left as it was" in refused["msg"]
+    assert conf.read_text() == '{"a": 1}' and sorted(p.name for p in tmp_path.iterdir()) == ["conf.json"]
+    # The same content is not validated again (a no-op costs no validator run).
+    assert files(files=[{"dest": str(conf), "content": '{"a": 1}', "validate": "/bin/false %s"}])["changed"] is False
+    assert "has no %s" in files(files=[{"dest": str(conf), "content": '{"a": 1}', "validate": "/bin/true"}])["msg"]
+
+
 def test_bad_input_is_one_clear_line(tmp_path):
     (tmp_path / "plain").write_text("")
     assert "is not a directory" in files(directories=[{"path": str(tmp_path / "plain")}])["msg"]
