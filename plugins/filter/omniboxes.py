@@ -2,7 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import shared_value_problems
+
+# Addresses that only the host itself reaches.
+_LOCAL_ONLY = re.compile(r"^(127[.]|0[.]0[.]0[.]0$|localhost$)")
+SOURCE_VARIABLES = {"pip": "omniboxes_pip_spec", "git": "omniboxes_git_repo", "path": "omniboxes_local_path"}
+
+
+def omniboxes_host_problems(settings: dict) -> list[str]:
+    """What is wrong with one host's OmniBoxes settings, each with its fix (the caller prefixes the host)."""
+    s = settings
+    worker, master = s["is_worker"], s["is_master"]
+    problems = []
+    if worker and s["instances"] < 1:
+        problems.append(f"omniboxes_instances is {s['instances']} but the host is in {s['worker_group']}; fix: set it "
+                        "to the number of browser instances (the launcher's NUM_INSTANCES)")
+    if worker and not master and (not s["advertise_ip"] or _LOCAL_ONLY.match(s["advertise_ip"])):
+        problems.append(f"the node would register as {s['advertise_url']}, which the master cannot reach; fix: set "
+                        "omniboxes_advertise_ip to an address the master reaches (or cluster_address_ip)")
+    if worker and not master and s["master_host"] and (
+            not s["master_redis_host"] or _LOCAL_ONLY.match(s["master_redis_host"])):
+        problems.append(f"the registry Redis would be {s['master_redis_host'] or 'unknown'}, which is not the master "
+                        "from this worker; fix: leave omniboxes_master_redis_host empty (the master's cluster "
+                        f"address) or set it to an address of {s['master_host']}")
+    if master and not s["behind_firewall"]:
+        problems.append(f"the registry Redis on port {s['master_redis_port']} has no password (upstream's master "
+                        "sends none), so it must sit behind the firewall; fix: keep this host in group "
+                        f"{s['firewall_group']} with firewall_state: present")
+    source = s["sources"][s["source"]]
+    if not source:
+        problems.append(f"omniboxes_source is {s['source']} but {SOURCE_VARIABLES[s['source']]} is empty; fix: set it")
+    elif s["source"] == "path" and not os.path.isfile(os.path.join(source, "omniboxes", "__init__.py")):
+        problems.append(f"omniboxes_local_path {source} has no omniboxes/ package on the controller; fix: "
+                        "point it at the directory that contains omniboxes/")
+    return problems
 
 
 def omniboxes_topology_problems(nodes: list[dict], groups: dict, master_group: str, worker_group: str) -> list[str]:
@@ -138,4 +174,5 @@ def omniboxes_services(settings: dict) -> list[dict]:
 
 class FilterModule:
     def filters(self):
-        return {"omniboxes_services": omniboxes_services, "omniboxes_topology_problems": omniboxes_topology_problems}
+        return {"omniboxes_host_problems": omniboxes_host_problems,
+                "omniboxes_services": omniboxes_services, "omniboxes_topology_problems": omniboxes_topology_problems}

@@ -40,10 +40,12 @@ def invalid_ports(claims: list[dict]) -> list[str]:
     ]
 
 
-def claims_from(items: list[dict], key: str, component: str, variable: str) -> list[dict]:
-    """Port claims for a list of dicts, such as redis_instances, naming each item's variable path."""
+def claims_from(items: list, key: str, component: str, variable: str) -> list[dict]:
+    """Port claims for a list of dicts, such as redis_instances, naming each item's variable path; with an empty
+    key the items are the ports themselves (openenv_ports)."""
     return [
-        {"component": component, "variable": f"{variable}[{index}].{key}", "ports": item[key]}
+        {"component": component, "variable": f"{variable}[{index}]" + (f".{key}" if key else ""),
+         "ports": item[key] if key else item}
         for index, item in enumerate(items)
     ]
 

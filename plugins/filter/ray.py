@@ -6,6 +6,7 @@ One function builds both, so the firewall opens exactly the ports the unit passe
 from __future__ import annotations
 
 import json
+import re
 
 from ansible_collections.gymfleet.cluster.plugins.filter.table import text_table
 
@@ -118,6 +119,27 @@ def ray_node_probe(output: str) -> dict:
     return {"gpus": int(gpus) if gpus.isdigit() else 0, "ray": words.get("ray", ""), "python": words.get("python", "")}
 
 
+RESERVED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+
+
+def ray_host_problems(settings: dict) -> list[str]:
+    """What is wrong with one node's Ray settings, each with its fix (the caller prefixes the host)."""
+    s = settings
+    problems = []
+    if s["is_head"] and s["in_worker_group"]:
+        problems.append(f"the host is in {s['head_group']} and in {s['worker_group']}, but a head is a node of its own "
+                        f"cluster already; fix: keep it in {s['head_group']} only")
+    if s["min_worker_port"] > s["max_worker_port"]:
+        problems.append(f"ray_min_worker_port {s['min_worker_port']} is above ray_max_worker_port "
+                        f"{s['max_worker_port']}; fix: give a range with min below max")
+    problems += [f"ray_resources has the key {key}, which Ray reserves; fix: use ray_num_cpus, ray_num_gpus or "
+                 "ray_object_store_memory instead" for key in s["resources"] if key in RESERVED_RESOURCES]
+    if s["is_head"] and s["include_dashboard"] and re.match(r"^(127[.]|localhost$)", s["dashboard_host"]):
+        problems.append(f"ray_dashboard_host is {s['dashboard_host']}, which no other host reaches; fix: leave it "
+                        "empty (the cluster address) or set an address of this host")
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -125,4 +147,5 @@ class FilterModule:
             "ray_port_claims": ray_port_claims,
             "ray_version_mismatch": ray_version_mismatch,
             "ray_node_probe": ray_node_probe,
+            "ray_host_problems": ray_host_problems,
         }

@@ -5,7 +5,10 @@ from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import
     group_size_problems,
     shared_value_problems,
 )
-from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_topology_problems
+from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import (
+    omniboxes_host_problems,
+    omniboxes_topology_problems,
+)
 from ansible_collections.gymfleet.cluster.plugins.filter.ports import (
     claims_from,
     invalid_ports,
@@ -50,6 +53,8 @@ def test_invalid_ports():
 def test_claims_from_names_each_item():
     claims = claims_from([{"port": 6379}, {"port": 6380}], "port", "redis instance", "redis_instances")
     assert claims[1] == {"component": "redis instance", "variable": "redis_instances[1].port", "ports": 6380}
+    ports = claims_from([8000, 8001], "", "openenv environment server", "openenv_ports")
+    assert ports[1] == {"component": "openenv environment server", "variable": "openenv_ports[1]", "ports": 8001}
 
 
 def test_firewall_rules_order_and_merge():
@@ -177,3 +182,28 @@ def test_firewall_rules_through_one_interface():
         "-i lo -p tcp -m multiport --dports 6379 -j ACCEPT",
         "-i tailscale0 -s 100.64.0.7/32 -p tcp -m multiport --dports 6379 -j ACCEPT",
         "-p tcp -m multiport --dports 6379 -j DROP"]
+
+
+OMNIBOXES_HOST = {"is_worker": True, "is_master": False, "instances": 2, "worker_group": "omniboxes_worker",
+                  "advertise_ip": "10.0.0.2", "advertise_url": "http://10.0.0.2:7000", "master_host": "m",
+                  "master_redis_host": "10.0.0.1", "master_redis_port": 6380, "behind_firewall": True,
+                  "firewall_group": "cluster", "source": "pip",
+                  "sources": {"pip": "omniboxes==1.0", "git": "", "path": ""}}
+
+
+def test_omniboxes_host_problems_a_good_worker_and_each_mistake(tmp_path):
+    assert omniboxes_host_problems(OMNIBOXES_HOST) == []
+    cases = [({"instances": 0}, "omniboxes_instances is 0 but the host is in omniboxes_worker"),
+             ({"advertise_ip": "127.0.0.1"}, "which the master cannot reach"),
+             ({"master_redis_host": "localhost"}, "the registry Redis would be localhost"),
+             ({"is_master": True, "behind_firewall": False}, "must sit behind the firewall; fix: keep this host"),
+             ({"source": "git"}, "omniboxes_source is git but omniboxes_git_repo is empty"),
+             ({"source": "path", "sources": {"path": str(tmp_path)}}, "has no omniboxes/ package on the controller")]
+    for change, words in cases:
+        problems = omniboxes_host_problems({**OMNIBOXES_HOST, **change})
+        assert len(problems) == 1 and words in problems[0] and "fix:" in problems[0], (change, problems)
+    (tmp_path / "omniboxes").mkdir()
+    (tmp_path / "omniboxes" / "__init__.py").write_text("")
+    assert omniboxes_host_problems({**OMNIBOXES_HOST, "source": "path", "sources": {"path": str(tmp_path)}}) == []
+    # The master's own checks do not apply to a node that is master and worker at once.
+    assert omniboxes_host_problems({**OMNIBOXES_HOST, "is_master": True, "advertise_ip": ""}) == []

@@ -120,3 +120,23 @@ def test_node_probe_reads_the_words_and_tolerates_a_missing_environment():
     assert ray_node_probe("gpus=2\nray=2.60.0 python=3.11.2\n") == {"gpus": 2, "ray": "2.60.0", "python": "3.11.2"}
     assert ray_node_probe("gpus=0\n") == {"gpus": 0, "ray": "", "python": ""}
     assert ray_node_probe("") == {"gpus": 0, "ray": "", "python": ""}
+
+
+RAY_HOST = {"is_head": True, "in_worker_group": False, "head_group": "ray_head", "worker_group": "ray_worker",
+            "min_worker_port": 10002, "max_worker_port": 10999, "resources": {"accelerator": 1},
+            "include_dashboard": True, "dashboard_host": ""}
+
+
+def test_ray_host_problems_a_good_head_and_each_mistake():
+    from ansible_collections.gymfleet.cluster.plugins.filter.ray import ray_host_problems
+
+    assert ray_host_problems(RAY_HOST) == []
+    cases = [({"in_worker_group": True}, "the host is in ray_head and in ray_worker"),
+             ({"min_worker_port": 11000}, "ray_min_worker_port 11000 is above ray_max_worker_port 10999"),
+             ({"resources": {"GPU": 1, "accelerator": 1}}, "ray_resources has the key GPU, which Ray reserves"),
+             ({"dashboard_host": "127.0.0.1"}, "ray_dashboard_host is 127.0.0.1, which no other host reaches")]
+    for change, words in cases:
+        problems = ray_host_problems({**RAY_HOST, **change})
+        assert len(problems) == 1 and words in problems[0] and "fix:" in problems[0], (change, problems)
+    # A worker's dashboard host does not matter: only the head serves one.
+    assert ray_host_problems({**RAY_HOST, "is_head": False, "dashboard_host": "localhost"}) == []
