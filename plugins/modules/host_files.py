@@ -104,7 +104,8 @@ options:
         type: bool
         default: false
       owner:
-        description: Owner; root when left out.
+        description: Owner; when left out, the user the module runs as (root on the hosts, where gymfleet's tasks
+          become root; the controller's user for a file written on the controller).
         type: str
       group:
         description: Group; the owner's group when left out.
@@ -245,7 +246,7 @@ def _validate(command: str, candidate: str, dest: str, run) -> None:
 
 def _ids(owner: str | None, group: str | None) -> tuple[int, int]:
     try:
-        user = pwd.getpwnam(owner or "root")
+        user = pwd.getpwnam(owner) if owner else pwd.getpwuid(os.getuid())
         gid = grp.getgrnam(group).gr_gid if group else user.pw_gid
     except KeyError as exc:
         raise LayoutError(f"no such user or group {exc}; fix: create it first, or correct the name") from None
