@@ -238,7 +238,7 @@ class Rejected(LayoutError):
 
 
 def _validate(command: str, candidate: str, dest: str, run) -> None:
-    argv = [candidate if word == "%s" else word.replace("%s", candidate) for word in shlex.split(command)]
+    argv = [word.replace("%s", candidate) for word in shlex.split(command)]
     rc, out, err = run(argv)
     if rc != 0:
         raise Rejected(dest, command, rc, out, err)
