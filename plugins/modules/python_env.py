@@ -124,132 +124,25 @@ python:
   sample: /opt/gymfleet/venv/bin/python
 """
 
-import os
-import shlex
-import shutil
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gymfleet.cluster.plugins.module_utils.debian_packages import (
-    PackageError,
-    install_packages,
-    missing_packages,
+from ansible_collections.gymfleet.cluster.plugins.module_utils.debian_packages import PackageError
+from ansible_collections.gymfleet.cluster.plugins.module_utils.python_envs import (
+    ENVIRONMENT_OPTIONS,
+    EnvError,
+    converge_environment,
 )
-
-RECORD = "gymfleet-requirements.txt"
-
-
-class EnvError(Exception):
-    """An environment that could not be made or installed, with the variable and the fix in the message."""
-
-
-def requirements_text(path: str, packages: list[str], wheelhouse: str | None, wheels: list[str]) -> str:
-    """What the record holds: the pins, and where offline wheels came from."""
-    lines = [f"# Managed by gymfleet: installed into {path}.", *packages]
-    if wheelhouse:
-        lines += [f"# installed offline from {wheelhouse}:", "# " + " ".join(sorted(wheels))]
-    return "\n".join(lines) + "\n"
-
-
-def install_argv(params: dict, uv: str | None) -> list[str]:
-    """The installer's command line for the record at <path>/gymfleet-requirements.txt."""
-    python = os.path.join(params["path"], "bin", "python")
-    use_uv = params["kind"] == "venv" and (params["installer"] == "uv" or (params["installer"] == "auto" and uv))
-    argv = [uv or "uv", "pip", "install", "--python", python] if use_uv \
-        else [python, "-m", "pip", "install", "--disable-pip-version-check"]
-    if params["wheelhouse"]:
-        argv += ["--no-index", "--find-links", params["wheelhouse"]]
-    return argv + shlex.split(params["install_args"]) + ["-r", os.path.join(params["path"], RECORD)]
-
-
-def _last_line(out: str, err: str) -> str:
-    return ((err or out).strip().splitlines() or ["no output"])[-1]
-
-
-def create(params: dict, run) -> None:
-    if params["kind"] == "conda":
-        if not params["conda_executable"]:
-            raise EnvError("python_env_kind is conda but python_env_conda_executable is empty; fix: set it to the "
-                           "path of conda, mamba or micromamba on this host")
-        argv = [params["conda_executable"], "create", "--yes", "--prefix", params["path"],
-                f"python={params['conda_python']}", "pip"]
-    else:
-        missing = missing_packages(params["system_packages"], run)
-        if missing:
-            install_packages(missing, run)
-        argv = [params["python"], "-m", "venv", params["path"]]
-    rc, out, err = run(argv)
-    if rc != 0:
-        raise EnvError(f"creating {params['path']} failed: {_last_line(out, err)}; fix: check python_env_python "
-                       "(or python_env_conda_executable) and that python_env_path's parent is writable")
-
-
-def install(params: dict, text: str, run) -> None:
-    record = os.path.join(params["path"], RECORD)
-    with open(record, "w") as handle:
-        handle.write(text)
-    if not params["packages"]:
-        return
-    rc, out, err = run(install_argv(params, shutil.which("uv")))
-    if rc != 0:
-        os.remove(record)
-        raise EnvError(f"installing python_env_packages into {params['path']} failed: {_last_line(out, err)}; "
-                       "fix: check the pins in python_env_packages and that the host reaches the index or the "
-                       "wheelhouse")
-
-
-def give_to_owner(path: str, owner: str, run) -> None:
-    rc, out, err = run(["chown", "-R", "--", f"{owner}:", path])
-    if rc != 0:
-        raise EnvError(f"giving {path} to {owner} failed: {_last_line(out, err)}; fix: check python_env_owner")
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "kind": {"type": "str", "choices": ["venv", "conda"], "default": "venv"},
-            "python": {"type": "path", "default": "/usr/bin/python3"},
-            "packages": {"type": "list", "elements": "str", "default": []},
-            "installer": {"type": "str", "choices": ["auto", "uv", "pip"], "default": "auto"},
-            "conda_executable": {"type": "str", "default": ""},
-            "conda_python": {"type": "str", "default": "3.11"},
-            "wheelhouse": {"type": "path"},
-            "wheels": {"type": "list", "elements": "str", "default": []},
-            "force_install": {"type": "bool", "default": False},
-            "install_args": {"type": "str", "default": ""},
-            "owner": {"type": "str", "default": "root"},
-            "system_packages": {"type": "list", "elements": "str", "default": ["python3-venv"]},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    python = os.path.join(params["path"], "bin", "python")
-    record = os.path.join(params["path"], RECORD)
-    text = requirements_text(params["path"], params["packages"], params["wheelhouse"], params["wheels"])
-    existed = os.access(python, os.X_OK)
+    module = AnsibleModule(argument_spec=ENVIRONMENT_OPTIONS, supports_check_mode=True)
     try:
-        with open(record) as handle:
-            recorded = handle.read()
-    except OSError:
-        recorded = None
-    created = not existed
-    installed = created or params["force_install"] or recorded != text
-    result = {"changed": installed, "created": created, "installed": installed, "exists": existed,
-              "requirements": record, "python": python}
-    if module._diff and installed:
-        result["diff"] = {"before": recorded or "", "after": text, "before_header": record, "after_header": record}
-    if module.check_mode or not installed:
-        module.exit_json(**result)
-    try:
-        if created:
-            create(params, module.run_command)
-        install(params, text, module.run_command)
-        if params["owner"] != "root":
-            give_to_owner(params["path"], params["owner"], module.run_command)
+        result, diff = converge_environment(module.params, module.check_mode, module.run_command)
     except (EnvError, PackageError, OSError) as exc:
-        module.fail_json(msg=str(exc), created=created, installed=False, exists=os.access(python, os.X_OK),
-                         requirements=record, python=python)
-    result["exists"] = True
+        module.fail_json(msg=str(exc), **exc.partial)
+    result.pop("path")
+    result["changed"] = result["installed"]
+    if module._diff and diff:
+        result["diff"] = diff
     module.exit_json(**result)
 
 

@@ -198,6 +198,57 @@ options:
     type: list
     elements: str
     default: []
+  layout:
+    description:
+      - What the services need on the host before anything starts, laid out in the same call with
+        O(state=started), O(state=restarted) or O(state=installed) (ignored otherwise) - packages, users,
+        directories and files, with the options of M(gymfleet.cluster.host_files) (its O(ignore:files[].src)
+        and O(ignore:files[].template) resolved on the controller by this module's action plugin).
+      - A file written here that a service lists in O(services[].files) or O(services[].watch) makes that
+        service stale, so it restarts in this call.
+    type: dict
+  environments:
+    description:
+      - Python environments laid out after O(layout) and before the services, each with the options of
+        M(gymfleet.cluster.python_env), plus O(environments[].wheelhouse_src) and O(environments[].versions_of).
+      - Like O(layout), only with O(state=started), O(state=restarted) or O(state=installed).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Where the environment lives., type: path, required: true}
+      kind: {description: C(venv) or C(conda)., type: str, choices: [venv, conda], default: venv}
+      python: {description: Interpreter that creates a venv., type: path, default: /usr/bin/python3}
+      packages: {description: Pinned requirement lines., type: list, elements: str, default: []}
+      installer: {description: C(auto) (uv when on PATH), C(uv) or C(pip)., type: str, choices: [auto, uv, pip],
+                  default: auto}
+      conda_executable: {description: Path to conda, mamba or micromamba., type: str, default: ""}
+      conda_python: {description: Python version of a new conda environment., type: str, default: "3.11"}
+      wheelhouse:
+        description: A directory of wheels on the host; when set, the install uses only it.
+        type: path
+      wheelhouse_src:
+        description:
+          - A directory of wheels on the controller (action plugin), copied to O(environments[].wheelhouse) as
+            part of O(layout); a wheel that changes there reinstalls the environment. Empty for none.
+        type: str
+        default: ""
+      wheels:
+        description: The wheelhouse's file names, recorded with the pins (filled in from
+          O(environments[].wheelhouse_src) by the action plugin).
+        type: list
+        elements: str
+        default: []
+      force_install: {description: Install even when the record matches., type: bool, default: false}
+      install_args: {description: More arguments for pip or uv pip., type: str, default: ""}
+      owner: {description: Owner of the environment's files., type: str, default: root}
+      system_packages: {description: Debian packages a venv needs., type: list, elements: str,
+                        default: [python3-venv]}
+      versions_of:
+        description: Distributions whose installed versions RV(environments[].versions) reports, with Python's.
+        type: list
+        elements: str
+        default: []
   unit_dir:
     description: Directory of the units.
     type: path
@@ -251,6 +302,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+layout:
+  description: What O(layout) changed, as M(gymfleet.cluster.host_files) returns it (installed, users, created,
+    written); absent without O(layout).
+  returned: when O(layout) is given
+  type: dict
+environments:
+  description: Each of O(environments), as M(gymfleet.cluster.python_env) returns it, with its C(path) and, when
+    O(environments[].versions_of) asks, C(versions) (C(python) and each distribution's version, null when missing).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {path: /opt/gymfleet/ray/venv, created: false, installed: false, exists: true,
+       python: /opt/gymfleet/ray/venv/bin/python, requirements: /opt/gymfleet/ray/venv/gymfleet-requirements.txt,
+       versions: {python: 3.11.2, ray: 2.60.0}}
 services:
   description: Every declared service after the call, in start order.
   returned: always
@@ -316,6 +382,19 @@ journal:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gymfleet.cluster.plugins.module_utils.debian_packages import PackageError
+from ansible_collections.gymfleet.cluster.plugins.module_utils.host_layout import (
+    LAYOUT_OPTIONS,
+    LayoutError,
+    Rejected,
+    converge_layout,
+)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.python_envs import (
+    ENVIRONMENT_OPTIONS,
+    EnvError,
+    converge_environment,
+    installed_versions,
+)
 from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     COMPONENT_RE,
     Deadline,
@@ -356,7 +435,32 @@ SERVICE_OPTIONS = {
     "enabled": {"type": "bool", "default": True},
     "tolerated_restarts": {"type": "int", "default": 0},
 }
+ENVIRONMENT_ENTRY_OPTIONS = {**ENVIRONMENT_OPTIONS, "wheelhouse_src": {"type": "str", "default": ""},
+                             "versions_of": {"type": "list", "elements": "str", "default": []}}
 RUNNING = ("active", "activating", "reloading")
+# The states that lay out the layout and the environments before the services.
+LAYING_OUT = ("started", "restarted", "installed")
+
+
+def lay_out(module: AnsibleModule) -> tuple[dict, list[dict]]:
+    """The layout, then each environment (reinstalled when its wheelhouse changed here): results and diffs."""
+    params, check = module.params, module.check_mode
+    result, diffs, written = {"environments": []}, [], []
+    if params["state"] not in LAYING_OUT:
+        return result, diffs
+    if params["layout"] is not None:
+        result["layout"], diffs = converge_layout(params["layout"], check, module.run_command)
+        written = result["layout"]["written"]
+    for entry in params["environments"]:
+        wheelhouse = (entry["wheelhouse"] or "").rstrip("/") + "/"
+        force = entry["force_install"] or (wheelhouse != "/" and any(p.startswith(wheelhouse) for p in written))
+        report, diff = converge_environment({**entry, "force_install": force}, check, module.run_command)
+        if diff and module._diff:
+            diffs.append(diff)
+        if entry["versions_of"] and report["exists"]:
+            report["versions"] = installed_versions(report["python"], entry["versions_of"], module.run_command)
+        result["environments"].append(report)
+    return result, diffs
 
 
 def _report(runtime: SystemdRuntime, specs: list[dict], hashes: dict, check_health: bool) -> list[dict]:
@@ -457,6 +561,8 @@ def main():
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
             "adopt": {"type": "list", "elements": "str", "default": []},
             "displace": {"type": "list", "elements": "str", "default": []},
+            "layout": {"type": "dict", "options": LAYOUT_OPTIONS},
+            "environments": {"type": "list", "elements": "dict", "default": [], "options": ENVIRONMENT_ENTRY_OPTIONS},
         },
         supports_check_mode=True,
     )
@@ -467,13 +573,26 @@ def main():
         specs = normalize_all(module.params["services"] if module.params["state"] != "absent" else [])
     except DeclarationError as exc:
         module.fail_json(msg=f"component {component}: {exc}")
+    try:
+        prepared, diffs = lay_out(module)
+    except (LayoutError, PackageError, EnvError, OSError) as exc:
+        extra = {"rejected": exc.details} if isinstance(exc, Rejected) else {}
+        module.fail_json(msg=f"component {component}: {exc}", **extra)
+    laid_out = any(prepared.get("layout", {}).values()) or any(e["installed"] for e in prepared["environments"])
+    # In check mode, packages that are not installed yet leave no unit to plan against: say what would change.
+    if module.check_mode and prepared.get("layout", {}).get("installed"):
+        module.exit_json(changed=True, services=[], written=[], removed=[], started=[], restarted=[], stopped=[],
+                         strays=[], displaced=[], **prepared, **({"diff": diffs} if module._diff else {}))
     runtime = SystemdRuntime(module, component, module.params["unit_dir"], module.params["adopt"])
     try:
         result = converge(module, runtime, specs)
     except ServiceFailure as exc:
-        module.fail_json(msg=f"component {component}: {exc}", **exc.details)
+        module.fail_json(msg=f"component {component}: {exc}", **exc.details, **prepared)
     except UnitError as exc:
-        module.fail_json(msg=f"component {component}: {exc}")
+        module.fail_json(msg=f"component {component}: {exc}", **prepared)
+    result.update(prepared, changed=result["changed"] or laid_out)
+    if module._diff and diffs:
+        result["diff"] = diffs + result.get("diff", [])
     module.exit_json(**result)
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.gymfleet.cluster.plugins.module_utils import debian_packages
 from ansible_collections.gymfleet.cluster.plugins.modules import host_files
 
 from .modhelper import run_module
@@ -191,15 +192,15 @@ class FakeApt:
 
 def test_packages_install_only_what_dpkg_lacks_and_fail_as_one_line():
     apt = FakeApt({"redis-server"})
-    assert host_files.missing_packages(["redis-server", "libgomp1"], apt) == ["libgomp1"]
-    host_files.install_packages(["libgomp1"], apt)
+    assert debian_packages.missing_packages(["redis-server", "libgomp1"], apt) == ["libgomp1"]
+    debian_packages.install_packages(["libgomp1"], apt)
     assert apt.calls[1:] == [["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "libgomp1"]]
-    assert host_files.missing_packages(["redis-server", "libgomp1:amd64"], apt) == []
-    assert host_files.missing_packages([], apt) == [] and len(apt.calls) == 4  # nothing asked, dpkg not run
-    with pytest.raises(host_files.PackageError, match=r"apt-get install failed: E: Unable to locate package nope; fix"):
-        host_files.install_packages(["nope"], FakeApt(set(), fail=["apt-get", "install"]))
-    with pytest.raises(host_files.PackageError, match="names only"):
-        host_files.missing_packages(["redis-server=5:7.0"], apt)
+    assert debian_packages.missing_packages(["redis-server", "libgomp1:amd64"], apt) == []
+    assert debian_packages.missing_packages([], apt) == [] and len(apt.calls) == 4  # nothing asked, dpkg not run
+    with pytest.raises(debian_packages.PackageError, match=r"apt-get install failed: E: Unable to locate package nope; fix"):
+        debian_packages.install_packages(["nope"], FakeApt(set(), fail=["apt-get", "install"]))
+    with pytest.raises(debian_packages.PackageError, match="names only"):
+        debian_packages.missing_packages(["redis-server=5:7.0"], apt)
 
 
 def test_packages_against_this_machines_dpkg():

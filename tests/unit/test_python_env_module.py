@@ -3,30 +3,34 @@
 import os
 import sys
 
+from ansible_collections.gymfleet.cluster.plugins.module_utils import python_envs
 from ansible_collections.gymfleet.cluster.plugins.modules import python_env
 
 from .modhelper import run_module
 
 
 def test_record_lists_the_pins_then_the_offline_wheels_sorted():
-    assert python_env.requirements_text("/opt/v", ["ray==2.60.0", "six"], None, ["b.whl"]) == (
+    assert python_envs.requirements_text("/opt/v", ["ray==2.60.0", "six"], None, ["b.whl"]) == (
         "# Managed by gymfleet: installed into /opt/v.\nray==2.60.0\nsix\n")
-    assert python_env.requirements_text("/opt/v", ["p==1"], "/var/cache/w", ["b.whl", "a.whl"]) == (
+    assert python_envs.requirements_text("/opt/v", ["p==1"], "/var/cache/w", ["b.whl", "a.whl"]) == (
         "# Managed by gymfleet: installed into /opt/v.\np==1\n# installed offline from /var/cache/w:\n# a.whl b.whl\n")
 
 
 def test_installer_command_line():
     params = {"path": "/opt/v", "kind": "venv", "installer": "auto", "wheelhouse": None, "install_args": ""}
     record = ["-r", "/opt/v/gymfleet-requirements.txt"]
-    assert python_env.install_argv(params, "/usr/local/bin/uv") == [
+    assert python_envs.install_argv(params, "/usr/local/bin/uv") == [
         "/usr/local/bin/uv", "pip", "install", "--python", "/opt/v/bin/python", *record]
-    assert python_env.install_argv(params, None) == [
+    assert python_envs.install_argv(params, None) == [
         "/opt/v/bin/python", "-m", "pip", "install", "--disable-pip-version-check", *record]
     conda = {**params, "kind": "conda", "wheelhouse": "/w", "install_args": "--index-url 'https://m/simple'"}
-    assert python_env.install_argv(conda, "/usr/bin/uv") == [
+    assert python_envs.install_argv(conda, "/usr/bin/uv") == [
         "/opt/v/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-index", "--find-links",
         "/w", "--index-url", "https://m/simple", *record]
-    assert python_env.install_argv({**params, "installer": "pip"}, "/usr/bin/uv")[1:3] == ["-m", "pip"]
+    assert python_envs.install_argv({**params, "installer": "pip"}, "/usr/bin/uv")[1:3] == ["-m", "pip"]
+    # The same pins over changed wheels: both installers are told to reinstall, or they keep what they have.
+    assert "--force-reinstall" in python_envs.install_argv(params, None, reinstall=True)
+    assert "--reinstall" in python_envs.install_argv(params, "/usr/bin/uv", reinstall=True)
 
 
 def _args(path, **extra):
