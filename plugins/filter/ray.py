@@ -109,16 +109,6 @@ def ray_version_mismatch(installed: list[dict]) -> str:
     return text_table(rows, ["host", "ray", "python", "differs"], ["HOST", "RAY", "PYTHON", ""])
 
 
-def ray_node_probe(output: str) -> dict:
-    """The GPU count and the Ray and Python versions from the probe's `gpus=N ray=X python=Y` words.
-
-    A word that is missing (no environment yet, so no ray= or python=) gives an empty version; no count gives 0.
-    """
-    words = dict(word.split("=", 1) for word in (output or "").split() if "=" in word)
-    gpus = words.get("gpus", "0")
-    return {"gpus": int(gpus) if gpus.isdigit() else 0, "ray": words.get("ray", ""), "python": words.get("python", "")}
-
-
 RESERVED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
 
@@ -146,6 +136,5 @@ class FilterModule:
             "ray_start_argv": ray_start_argv,
             "ray_port_claims": ray_port_claims,
             "ray_version_mismatch": ray_version_mismatch,
-            "ray_node_probe": ray_node_probe,
             "ray_host_problems": ray_host_problems,
         }

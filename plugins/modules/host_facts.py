@@ -60,6 +60,10 @@ ansible_facts:
       type: list
       elements: str
       sample: [192.0.2.11]
+    nvidia_gpus:
+      description: How many GPUs C(nvidia-smi --list-gpus) lists; 0 on a host without nvidia-smi (not one of setup's).
+      type: int
+      sample: 0
   sample:
     hostname: node1
     interfaces: [lo, eth0]
@@ -76,6 +80,7 @@ ansible_facts:
 import ipaddress
 import json
 import platform
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -114,6 +119,11 @@ def interface_facts(links: list[dict]) -> dict:
     return facts
 
 
+def gpu_count(listing: str) -> int:
+    """The GPUs in `nvidia-smi --list-gpus`' answer, one `GPU <n>: ...` line each."""
+    return sum(1 for line in listing.splitlines() if re.match(r"GPU \d+:", line))
+
+
 def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
     ip = module.get_bin_path("ip", required=True)
@@ -130,9 +140,11 @@ def main():
             release = os_release_codename(handle.read())
     except OSError:
         release = ""
+    nvidia_smi = module.get_bin_path("nvidia-smi")
+    gpus = module.run_command([nvidia_smi, "--list-gpus"]) if nvidia_smi else (1, "", "")
     node = platform.node()
     facts = {"hostname": node.split(".")[0], "nodename": node, "distribution_release": release,
-             **interface_facts(links)}
+             "nvidia_gpus": gpu_count(gpus[1]) if gpus[0] == 0 else 0, **interface_facts(links)}
     module.exit_json(changed=False, ansible_facts=facts)
 
 

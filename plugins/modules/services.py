@@ -200,18 +200,21 @@ options:
     default: []
   layout:
     description:
-      - What the services need on the host before anything starts, laid out in the same call with
-        O(state=started), O(state=restarted) or O(state=installed) (ignored otherwise) - packages, users,
-        directories and files, with the options of M(gymfleet.cluster.host_files) (its O(ignore:files[].src)
+      - What the services need on the host before anything starts, laid out in the same call (packages, users,
+        directories and files), with the options of M(gymfleet.cluster.host_files) (its O(ignore:files[].src)
         and O(ignore:files[].template) resolved on the controller by this module's action plugin).
+      - Laid out with every O(state) but O(state=probed) and O(state=absent).
       - A file written here that a service lists in O(services[].files) or O(services[].watch) makes that
         service stale, so it restarts in this call.
+      - Files with a validate command are written after O(environments), whose programs (such as Envoy from
+        its wheel) often are the validators; a refusal fails the call with RV(rejected) before any service
+        changes.
     type: dict
   environments:
     description:
       - Python environments laid out after O(layout) and before the services, each with the options of
         M(gymfleet.cluster.python_env), plus O(environments[].wheelhouse_src) and O(environments[].versions_of).
-      - Like O(layout), only with O(state=started), O(state=restarted) or O(state=installed).
+      - Like O(layout), with every O(state) but O(state=probed) and O(state=absent).
     type: list
     elements: dict
     default: []
@@ -256,7 +259,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports the files it would write or remove, and the services it would start, restart or stop.
+    description:
+      - Reports the files it would write or remove, and the services it would start, restart or stop.
+      - While O(layout) would install packages or an environment would be created, it reports those and plans no
+        service (their programs are not there yet to verify units against).
   diff_mode:
     support: full
     description: The unit files before and after.
@@ -374,6 +380,11 @@ strays:
   returned: always
   type: list
   elements: str
+rejected:
+  description: The file of O(layout) whose validate command refused its new content, as
+    M(gymfleet.cluster.host_files) returns it.
+  returned: failure, when a validate command refused
+  type: dict
 journal:
   description: On failure, the failing unit's last journal lines since the start.
   returned: failure
@@ -438,19 +449,29 @@ SERVICE_OPTIONS = {
 ENVIRONMENT_ENTRY_OPTIONS = {**ENVIRONMENT_OPTIONS, "wheelhouse_src": {"type": "str", "default": ""},
                              "versions_of": {"type": "list", "elements": "str", "default": []}}
 RUNNING = ("active", "activating", "reloading")
-# The states that lay out the layout and the environments before the services.
-LAYING_OUT = ("started", "restarted", "installed")
+# The states that lay out the layout and the environments before the services (a deploy with its services
+# stopped still lays them out).
+LAYING_OUT = ("started", "restarted", "installed", "stopped")
+
+
+def _merge(total: dict, part: dict) -> dict:
+    return {key: total.get(key, []) + values for key, values in part.items()}
 
 
 def lay_out(module: AnsibleModule) -> tuple[dict, list[dict]]:
-    """The layout, then each environment (reinstalled when its wheelhouse changed here): results and diffs."""
+    """The layout, then each environment (reinstalled when its wheelhouse changed here), then the layout's files
+    that have a validate command, which is often a program of the environment (Envoy from its wheel)."""
     params, check = module.params, module.check_mode
-    result, diffs, written = {"environments": []}, [], []
+    result, diffs = {"environments": []}, []
     if params["state"] not in LAYING_OUT:
         return result, diffs
-    if params["layout"] is not None:
-        result["layout"], diffs = converge_layout(params["layout"], check, module.run_command)
-        written = result["layout"]["written"]
+    layout = params["layout"]
+    validated = {}
+    if layout is not None:
+        validated = {kind: [f for f in layout[kind] if f.get("validate")] for kind in ("files", "secret_files")}
+        first = {**layout, **{kind: [f for f in layout[kind] if not f.get("validate")] for kind in validated}}
+        result["layout"], diffs = converge_layout(first, check, module.run_command)
+    written = result.get("layout", {}).get("written", [])
     for entry in params["environments"]:
         wheelhouse = (entry["wheelhouse"] or "").rstrip("/") + "/"
         force = entry["force_install"] or (wheelhouse != "/" and any(p.startswith(wheelhouse) for p in written))
@@ -460,6 +481,10 @@ def lay_out(module: AnsibleModule) -> tuple[dict, list[dict]]:
         if entry["versions_of"] and report["exists"]:
             report["versions"] = installed_versions(report["python"], entry["versions_of"], module.run_command)
         result["environments"].append(report)
+    if any(validated.values()):
+        last, last_diffs = converge_layout({"packages": [], "users": [], "directories": [], **validated}, check,
+                                           module.run_command)
+        result["layout"], diffs = _merge(result["layout"], last), diffs + last_diffs
     return result, diffs
 
 
@@ -579,8 +604,10 @@ def main():
         extra = {"rejected": exc.details} if isinstance(exc, Rejected) else {}
         module.fail_json(msg=f"component {component}: {exc}", **extra)
     laid_out = any(prepared.get("layout", {}).values()) or any(e["installed"] for e in prepared["environments"])
-    # In check mode, packages that are not installed yet leave no unit to plan against: say what would change.
-    if module.check_mode and prepared.get("layout", {}).get("installed"):
+    # In check mode, packages that are not installed yet or an environment that does not exist yet leave no unit
+    # to plan against (systemd-analyze would refuse a missing program): say what would change up to here.
+    if module.check_mode and (prepared.get("layout", {}).get("installed")
+                              or not all(e["exists"] for e in prepared["environments"])):
         module.exit_json(changed=True, services=[], written=[], removed=[], started=[], restarted=[], stopped=[],
                          strays=[], displaced=[], **prepared, **({"diff": diffs} if module._diff else {}))
     runtime = SystemdRuntime(module, component, module.params["unit_dir"], module.params["adopt"])

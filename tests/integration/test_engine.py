@@ -26,8 +26,8 @@ def redis_config(name: str) -> str:
 
 
 @pytest.mark.parametrize("databases, task", [
-    (5, "Install redis-server and lay out each instance's data directory, secrets and configuration"),
-    (6, "Run the instances"),
+    (5, "Create the environment and install its pinned requirements"),
+    (6, "Lay out and run the instances"),
 ])
 def test_a_deploy_interrupted_after_a_change_is_finished_by_the_next(deployed, databases, task):  # noqa: F811
     env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}

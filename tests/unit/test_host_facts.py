@@ -76,3 +76,10 @@ def test_the_release_code_name_from_os_release():
     assert host_facts.os_release_codename('NAME="Debian GNU/Linux"\nVERSION_CODENAME=bookworm\n') == "bookworm"
     assert host_facts.os_release_codename('UBUNTU_CODENAME=jammy\nVERSION_CODENAME=\n') == "jammy"
     assert host_facts.os_release_codename("ID=alpine\n") == ""
+
+
+def test_the_gpus_nvidia_smi_lists():
+    listing = ("GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5b3c...)\n"
+               "GPU 1: NVIDIA A100-SXM4-40GB (UUID: GPU-9e1f...)\n")
+    assert host_facts.gpu_count(listing) == 2
+    assert host_facts.gpu_count("No devices were found\n") == 0 and host_facts.gpu_count("") == 0

@@ -197,7 +197,8 @@ def test_packages_install_only_what_dpkg_lacks_and_fail_as_one_line():
     assert apt.calls[1:] == [["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "libgomp1"]]
     assert debian_packages.missing_packages(["redis-server", "libgomp1:amd64"], apt) == []
     assert debian_packages.missing_packages([], apt) == [] and len(apt.calls) == 4  # nothing asked, dpkg not run
-    with pytest.raises(debian_packages.PackageError, match=r"apt-get install failed: E: Unable to locate package nope; fix"):
+    with pytest.raises(debian_packages.PackageError,
+                       match=r"apt-get install failed: E: Unable to locate package nope; fix"):
         debian_packages.install_packages(["nope"], FakeApt(set(), fail=["apt-get", "install"]))
     with pytest.raises(debian_packages.PackageError, match="names only"):
         debian_packages.missing_packages(["redis-server=5:7.0"], apt)

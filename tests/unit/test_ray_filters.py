@@ -3,7 +3,6 @@
 import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.ports import port_conflicts
 from ansible_collections.gymfleet.cluster.plugins.filter.ray import (
-    ray_node_probe,
     ray_port_claims,
     ray_start_argv,
     ray_version_mismatch,
@@ -114,12 +113,6 @@ def test_systemd_command_line_quotes_what_systemd_would_split(argv, line):
 def test_systemd_command_line_refuses_an_empty_argv():
     with pytest.raises(ValueError):
         systemd_command_line([])
-
-
-def test_node_probe_reads_the_words_and_tolerates_a_missing_environment():
-    assert ray_node_probe("gpus=2\nray=2.60.0 python=3.11.2\n") == {"gpus": 2, "ray": "2.60.0", "python": "3.11.2"}
-    assert ray_node_probe("gpus=0\n") == {"gpus": 0, "ray": "", "python": ""}
-    assert ray_node_probe("") == {"gpus": 0, "ray": "", "python": ""}
 
 
 RAY_HOST = {"is_head": True, "in_worker_group": False, "head_group": "ray_head", "worker_group": "ray_worker",

@@ -20,7 +20,8 @@ def make_wheel(folder: Path, body: str) -> None:
     with zipfile.ZipFile(folder / "gymfleet_probe-1.0-py3-none-any.whl", "w") as wheel:
         wheel.writestr("gymfleet_probe.py", body)
         wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: gymfleet_probe\nVersion: 1.0\n")
-        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/WHEEL",
+                       "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         wheel.writestr(f"{info}/RECORD", f"gymfleet_probe.py,,\n{info}/METADATA,,\n{info}/WHEEL,,\n{info}/RECORD,,\n")
 
 
