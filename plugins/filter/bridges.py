@@ -64,9 +64,9 @@ def bridge_routes(subnets: dict, addresses: dict, host: str) -> list[dict]:
             for other in sorted(subnets) if other != host and subnets[other]]
 
 
-def route_replace_command(route: dict, protocol: int) -> str:
-    """The boot unit's ExecStart for one route; replace, so a second start with the route in place succeeds."""
-    return f"/usr/bin/ip route replace {route['dest']} via {route['via']} proto {protocol}"
+def route_batch(routes: list, protocol: int) -> str:
+    """The boot unit's `ip -batch` input; replace, so a second start with the routes in place succeeds."""
+    return "".join(f"route replace {route['dest']} via {route['via']} proto {protocol}\n" for route in routes)
 
 
 def snat_rules(sources: list, supernet: str) -> list[str]:
@@ -107,5 +107,5 @@ class FilterModule:
     def filters(self):
         return {"docker_bridge_subnet": docker_bridge_subnet, "docker_bridge_problems": docker_bridge_problems,
                 "bridge_routes": bridge_routes,
-                "route_replace_command": route_replace_command, "snat_rules": snat_rules,
+                "route_batch": route_batch, "snat_rules": snat_rules,
                 "snat_source_problems": snat_source_problems, "forward_rules": forward_rules}

@@ -6,7 +6,7 @@ from ansible_collections.gymfleet.cluster.plugins.filter.bridges import (
     docker_bridge_problems,
     docker_bridge_subnet,
     forward_rules,
-    route_replace_command,
+    route_batch,
     snat_rules,
     snat_source_problems,
 )
@@ -22,8 +22,8 @@ def test_the_guides_routes():
                                                        {"dest": "172.17.33.0/24", "via": "10.1.1.33"}]
     assert bridge_routes(SUBNETS, ADDRESSES, "b") == [{"dest": "172.17.34.0/24", "via": "10.1.1.34"},
                                                        {"dest": "172.17.33.0/24", "via": "10.1.1.33"}]
-    assert route_replace_command({"dest": "172.17.29.0/24", "via": "10.1.1.29"}, 148) == (
-        "/usr/bin/ip route replace 172.17.29.0/24 via 10.1.1.29 proto 148")
+    assert route_batch(bridge_routes(SUBNETS, ADDRESSES, "a"), 148) == (
+        "route replace 172.17.29.0/24 via 10.1.1.29 proto 148\nroute replace 172.17.33.0/24 via 10.1.1.33 proto 148\n")
 
 
 def test_the_guides_masquerade_without_the_flush():
