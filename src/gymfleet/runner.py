@@ -134,6 +134,47 @@ def _parse_in_process(sources: list[str], root: Path) -> dict[str, list[str]] | 
     return {name: [host.name for host in group.get_hosts()] for name, group in manager.groups.items()}
 
 
+# An inventory plugin's configuration (slurm_allocation's, a cloud's) answers differently from run to run.
+PLUGIN_CONFIG = re.compile(rb"^plugin\s*:", re.MULTILINE)
+
+
+def _static_fingerprint(sources: list[str], root: Path) -> str | None:
+    """A digest of every file the inventory is read from (and of ansible.cfg), or None when a source may answer
+    differently with the same files: an executable script or an inventory plugin's configuration."""
+    digest = hashlib.sha256(b"gymfleet inventory groups 1\0" + (root / "ansible.cfg").read_bytes())
+    for source in sources:
+        path = Path(source).resolve()
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            data = file.read_bytes()
+            if os.access(file, os.X_OK) or PLUGIN_CONFIG.search(data):
+                return None
+            digest.update(str(file).encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:32]
+
+
+def _groups(sources: list[str], root: Path) -> dict[str, list[str]] | None:
+    """_parse_in_process's answer, remembered for a static inventory until one of its files changes: parsing
+    costs about half a second (Ansible's inventory code), a large part of a `gymfleet status`."""
+    try:
+        fingerprint = _static_fingerprint(sources, root)
+    except OSError:
+        fingerprint = None
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gymfleet" / "inventory-groups"
+    known = cache / f"{fingerprint}.json"
+    if fingerprint and known.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads(known.read_text())
+    groups = _parse_in_process(sources, root)
+    if fingerprint and groups is not None:
+        with contextlib.suppress(OSError):
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = known.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps(groups))
+            partial.replace(known)
+    return groups
+
+
 def load_inventory(sources: list[str], root: Path) -> Inventory:
     import ansible_runner
 
@@ -143,7 +184,7 @@ def load_inventory(sources: list[str], root: Path) -> Inventory:
                 f"inventory {source}: no such file or directory; fix: pass -i with an inventory file or directory "
                 "(a lab's is inventories/lab/<name>, written by `gymfleet lab up`)"
             )
-    groups = _parse_in_process(sources, root)
+    groups = _groups(sources, root)
     if groups is None:
         # Only to explain the failure: ansible-inventory's own messages name the line and the reason.
         with tempfile.TemporaryDirectory(prefix="gymfleet-inventory-") as private:

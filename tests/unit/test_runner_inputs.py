@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gymfleet import runner
 from gymfleet.errors import GymfleetError
 from gymfleet.runner import (
     RunRequest,
@@ -86,6 +87,32 @@ def test_inventory_groups_and_limit(inventory):
     check_limit(parsed, "node-*")
     with pytest.raises(GymfleetError, match=r"--limit node-c: no host or group named node-c .* \(hosts: node-a"):
         check_limit(parsed, "node-c")
+
+
+def test_a_static_inventory_is_parsed_again_only_when_a_file_changed(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "inventory"
+    (folder / "group_vars").mkdir(parents=True)
+    (folder / "hosts.yml").write_text(INVENTORY)
+    (folder / "group_vars" / "all.yml").write_text("redis_port: 6379\n")
+    parses = []
+    real = runner._parse_in_process
+    monkeypatch.setattr(runner, "_parse_in_process", lambda *args: parses.append(args) or real(*args))
+
+    first = load_inventory([str(folder)], ROOT)
+    assert load_inventory([str(folder)], ROOT) == first and len(parses) == 1, "the second run reads the cache"
+    (folder / "hosts.yml").write_text(INVENTORY.replace("node-a: {}", "node-b: {}"))
+    assert load_inventory([str(folder)], ROOT).groups["redis"] == ["node-b"] and len(parses) == 2
+
+    # A plugin's configuration or a script may answer otherwise with the same files: parsed every time.
+    plugin = tmp_path / "slurm.yml"
+    plugin.write_text("plugin: gymfleet.cluster.slurm_allocation\n")
+    script = tmp_path / "hosts.sh"
+    script.write_text("#!/bin/sh\necho '{\"cluster\": {\"hosts\": [\"node-a\"]}}'\n")
+    script.chmod(0o755)
+    assert runner._static_fingerprint([str(plugin)], ROOT) is None
+    assert runner._static_fingerprint([str(script)], ROOT) is None
+    assert runner._static_fingerprint([str(folder)], ROOT) is not None
 
 
 def test_unknown_tag_is_refused_with_the_known_ones(inventory):
