@@ -18,7 +18,14 @@ description:
     fraction of it).
   - Each interface is a fact of its own under its name with C(-) as C(_), as setup names them.
 extends_documentation_fragment: gymfleet.cluster.attributes.read_only
-options: {}
+options:
+  route_to:
+    description:
+      - A host name or IPv4 address to ask the kernel about - resolved like C(getent ahostsv4) (the first
+        address), then C(ip route get) - so RV(ansible_facts.route_source) says which local address packets to
+        it leave from. Empty for none.
+    type: str
+    default: ""
 requirements:
   - iproute2 with JSON output (Debian 10 and later, Ubuntu 18.04 and later)
 """
@@ -26,6 +33,10 @@ requirements:
 EXAMPLES = r"""
 - name: Learn the host's names and addresses
   gymfleet.cluster.host_facts:
+
+- name: Learn which local address the host uses towards node1
+  gymfleet.cluster.host_facts:
+    route_to: node1
 
 - name: Show its IPv4 addresses
   ansible.builtin.debug:
@@ -60,6 +71,17 @@ ansible_facts:
       type: list
       elements: str
       sample: [192.0.2.11]
+    route_source:
+      description: With O(route_to) only (not one of setup's) - the local address the kernel uses towards it.
+      type: dict
+      contains:
+        target: {description: O(route_to) as given., type: str}
+        address: {description: The address it resolved to, empty when it did not resolve., type: str}
+        source: {description: The local source address of the route to it, empty when there is none., type: str}
+        error:
+          description: C(cannot resolve) or C(no route to) with the reason, empty when the source is known.
+          type: str
+      sample: {target: node1, address: 192.0.2.11, source: 192.0.2.12, error: ""}
     nvidia_gpus:
       description: How many GPUs C(nvidia-smi --list-gpus) lists; 0 on a host without nvidia-smi (not one of setup's).
       type: int
@@ -81,6 +103,7 @@ import ipaddress
 import json
 import platform
 import re
+import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -124,8 +147,26 @@ def gpu_count(listing: str) -> int:
     return sum(1 for line in listing.splitlines() if re.match(r"GPU \d+:", line))
 
 
+def route_source(target: str, ip: str, run) -> dict:
+    """The local address packets to target leave from, or why it is not known."""
+    answer = {"target": target, "address": "", "source": "", "error": ""}
+    try:
+        answer["address"] = socket.getaddrinfo(target, None, socket.AF_INET)[0][4][0]
+    except (OSError, UnicodeError) as exc:
+        return {**answer, "error": f"cannot resolve {target}: {exc}"}
+    rc, out, err = run([ip, "-json", "route", "get", answer["address"]])
+    try:
+        routes = json.loads(out) if rc == 0 else []
+    except ValueError:
+        routes = []
+    source = (routes[0].get("prefsrc") or "") if routes else ""
+    if not source:
+        return {**answer, "error": f"no route to {target} ({answer['address']}): {(err or out).strip() or 'no source'}"}
+    return {**answer, "source": source}
+
+
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec={"route_to": {"type": "str", "default": ""}}, supports_check_mode=True)
     ip = module.get_bin_path("ip", required=True)
     rc, out, err = module.run_command([ip, "-json", "address", "show"])
     try:
@@ -145,6 +186,8 @@ def main():
     node = platform.node()
     facts = {"hostname": node.split(".")[0], "nodename": node, "distribution_release": release,
              "nvidia_gpus": gpu_count(gpus[1]) if gpus[0] == 0 else 0, **interface_facts(links)}
+    if module.params["route_to"]:
+        facts["route_source"] = route_source(module.params["route_to"], ip, module.run_command)
     module.exit_json(changed=False, ansible_facts=facts)
 
 

@@ -83,3 +83,19 @@ def test_the_gpus_nvidia_smi_lists():
                "GPU 1: NVIDIA A100-SXM4-40GB (UUID: GPU-9e1f...)\n")
     assert host_facts.gpu_count(listing) == 2
     assert host_facts.gpu_count("No devices were found\n") == 0 and host_facts.gpu_count("") == 0
+
+
+def test_the_route_source_towards_a_name_an_address_and_nowhere():
+    ip = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "ip"
+
+    def run(argv):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout, done.stderr
+
+    assert host_facts.route_source("localhost", ip, run) == {
+        "target": "localhost", "address": "127.0.0.1", "source": "127.0.0.1", "error": ""}
+    unresolved = host_facts.route_source("no-such-host.invalid", ip, run)
+    assert unresolved["error"].startswith("cannot resolve no-such-host.invalid") and unresolved["source"] == ""
+    unreachable = (2, "", "RTNETLINK answers: Network is unreachable")
+    nowhere = host_facts.route_source("192.0.2.1", ip, lambda argv: unreachable)
+    assert nowhere["error"] == "no route to 192.0.2.1 (192.0.2.1): RTNETLINK answers: Network is unreachable"
