@@ -232,8 +232,9 @@ options:
         type: path
       wheelhouse_src:
         description:
-          - A directory of wheels on the controller (action plugin), copied to O(environments[].wheelhouse) as
-            part of O(layout); a wheel that changes there reinstalls the environment. Empty for none.
+          - A directory of wheels on the controller, copied to O(environments[].wheelhouse) by the action plugin
+            with M(ansible.builtin.copy) (checksums first, only the wheels that differ are sent), before the
+            module runs; a wheel that changed reinstalls the environment. Empty for none.
         type: str
         default: ""
       wheels:
@@ -459,8 +460,8 @@ def _merge(total: dict, part: dict) -> dict:
 
 
 def lay_out(module: AnsibleModule) -> tuple[dict, list[dict]]:
-    """The layout, then each environment (reinstalled when its wheelhouse changed here), then the layout's files
-    that have a validate command, which is often a program of the environment (Envoy from its wheel)."""
+    """The layout, then each environment, then the layout's files that have a validate command, which is often a
+    program of the environment (Envoy from its wheel)."""
     params, check = module.params, module.check_mode
     result, diffs = {"environments": []}, []
     if params["state"] not in LAYING_OUT:
@@ -471,11 +472,8 @@ def lay_out(module: AnsibleModule) -> tuple[dict, list[dict]]:
         validated = {kind: [f for f in layout[kind] if f.get("validate")] for kind in ("files", "secret_files")}
         first = {**layout, **{kind: [f for f in layout[kind] if not f.get("validate")] for kind in validated}}
         result["layout"], diffs = converge_layout(first, check, module.run_command)
-    written = result.get("layout", {}).get("written", [])
     for entry in params["environments"]:
-        wheelhouse = (entry["wheelhouse"] or "").rstrip("/") + "/"
-        force = entry["force_install"] or (wheelhouse != "/" and any(p.startswith(wheelhouse) for p in written))
-        report, diff = converge_environment({**entry, "force_install": force}, check, module.run_command)
+        report, diff = converge_environment(entry, check, module.run_command)
         if diff and module._diff:
             diffs.append(diff)
         if entry["versions_of"] and report["exists"]:

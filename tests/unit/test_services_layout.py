@@ -70,7 +70,7 @@ def test_layout_then_environment_from_the_controllers_wheelhouse_then_nothing_th
     make_wheel(tmp_path / "wheels", "ANSWER = 1\n")
     _, first = converge(tmp_path)
     assert first["changed"] and first["layout"]["written"][0] == f"{tmp_path}/etc/probe.conf"
-    assert f"{tmp_path}/wheelhouse/gymfleet_probe-1.0-py3-none-any.whl" in first["layout"]["written"]
+    assert (tmp_path / "wheelhouse" / "gymfleet_probe-1.0-py3-none-any.whl").is_file(), "copied by copy"
     (environment,) = first["environments"]
     assert environment["created"] and environment["installed"] and environment["path"] == f"{tmp_path}/venv"
     assert environment["versions"] == {"python": sys.version.split()[0], "gymfleet_probe": "1.0",
