@@ -5,10 +5,14 @@ in one atomic commit per table; chains owned by Docker, Tailscale or the adminis
 flushed or reordered. Rules are compared after normalizing what iptables-save rewrites (option
 order, implicit `-m tcp`, `/32` on addresses), so a rule written by hand compares equal to its
 saved form.
+
+`converge_chain` is shared by the module iptables_chain and by the services engine's `chains`, which lays out
+a component's chains in the same call as its boot unit.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 
 ADDRESS_OPTIONS = {"-s", "--source", "-d", "--destination"}
@@ -83,3 +87,142 @@ def restore_payload(table: str, chain: str, rules: list[str], add_jumps: list[di
 def jump_rule(jump: dict, chain: str) -> str:
     match = f"{jump['match']} " if jump.get("match") else ""
     return f"{match}-j {chain}"
+
+
+# The options of one chain: the module iptables_chain's argument spec and the services engine's chains[].
+CHAIN_OPTIONS = {
+    "chain": {"type": "str", "required": True},
+    "table": {"type": "str", "choices": ["filter", "nat", "mangle", "raw"], "default": "filter"},
+    "rules": {"type": "list", "elements": "str", "default": []},
+    "jumps": {"type": "list", "elements": "dict", "default": [], "options": {
+        "chain": {"type": "str", "required": True},
+        "position": {"type": "int", "default": 1},
+        "match": {"type": "str", "default": ""},
+    }},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "ip_version": {"type": "str", "choices": ["ipv4", "ipv6"], "default": "ipv4"},
+    "save_path": {"type": "path"},
+}
+
+
+class ChainError(ValueError):
+    """A chain that cannot be brought to what was asked; the message names the chain and the fix."""
+
+
+class _Chain:
+    """One chain's convergence on the host, through the module's run_command (and its check mode)."""
+
+    def __init__(self, module, params: dict):
+        self.module, self.params = module, params
+        family = "ip6tables" if params["ip_version"] == "ipv6" else "iptables"
+        self.save = module.get_bin_path(f"{family}-save", required=True)
+        self.restore = module.get_bin_path(f"{family}-restore", required=True)
+        self.binary = module.get_bin_path(family, required=True)
+
+    def read(self):
+        rc, out, err = self.module.run_command([self.save, "-t", self.params["table"]])
+        if rc != 0:
+            raise ChainError(f"iptables-save -t {self.params['table']} failed: {err.strip()}")
+        return parse_save(out, self.params["chain"])
+
+    def _normal(self, rules):
+        try:
+            return [normalize_rule(rule, self.params["ip_version"]) for rule in rules]
+        except ValueError as exc:
+            raise ChainError(f"chain {self.params['chain']}: {exc}") from None
+
+    def _has_jump(self, jumps, jump) -> bool:
+        wanted = normalize_rule(jump_rule(jump, self.params["chain"]), self.params["ip_version"])
+        return any(normalize_rule(rule, self.params["ip_version"]) == wanted
+                   for rule in jumps.get(jump["chain"], []))
+
+    def _describe(self, exists, rules, jumps):
+        """The chain and the jumps into it, as iptables-save lines, for the diff."""
+        if not exists:
+            return ""
+        lines = [f"-A {parent} {rule}" for parent, parent_rules in sorted(jumps.items()) for rule in parent_rules]
+        lines += [f"-A {self.params['chain']} {rule}" for rule in rules]
+        return "\n".join(lines) + "\n"
+
+    def _apply(self, args, data=None):
+        rc, _, err = self.module.run_command(args, data=data, binary_data=True)
+        if rc != 0:
+            raise ChainError(f"{' '.join(args[:4])} failed: {err.strip()}")
+
+    def keep_copy(self, result, content):
+        """Keep content (None: no file) at save_path; report whether that changed anything."""
+        path = self.params["save_path"]
+        if not path:
+            return
+        try:
+            with open(path) as handle:
+                before = handle.read()
+        except FileNotFoundError:
+            before = None
+        result["saved"] = before != content
+        if not result["saved"]:
+            return
+        result["changed"] = True
+        if self.module.check_mode:
+            return
+        if content is None:
+            os.remove(path)
+            return
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.gymfleet-tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(content)
+        self.module.atomic_move(tmp, path)
+        os.chmod(path, 0o600)  # atomic_move gives a new file the default mode
+
+    def present(self, result):
+        chain, table = self.params["chain"], self.params["table"]
+        self.keep_copy(result, "# Managed by gymfleet: the rules of " + chain + ", for iptables-restore --noflush.\n"
+                       + restore_payload(table, chain, self.params["rules"], []))
+        exists, current, jumps = self.read()
+        missing = [jump for jump in self.params["jumps"] if not self._has_jump(jumps, jump)]
+        if exists and self._normal(current) == self._normal(self.params["rules"]) and not missing:
+            result["rules"] = current
+            return
+        payload = restore_payload(table, chain, self.params["rules"], missing)
+        after_jumps = {parent: list(rules) for parent, rules in jumps.items()}
+        for jump in missing:
+            after_jumps.setdefault(jump["chain"], []).append(jump_rule(jump, chain))
+        result.update(changed=True, payload=payload, rules=self.params["rules"], diff={
+            "before": self._describe(exists, current, jumps),
+            "after": self._describe(True, self.params["rules"], after_jumps),
+        })
+        if self.module.check_mode:
+            return
+        self._apply([self.restore, "--noflush"], data=payload)
+        exists, current, _ = self.read()
+        if self._normal(current) != self._normal(self.params["rules"]):
+            raise ChainError(
+                f"chain {chain}: iptables-save shows rules that differ from the ones given, so every run "
+                f"would report a change; fix: write the rules as iptables-save prints them: {current}"
+            )
+        result["rules"] = current
+
+    def absent(self, result):
+        chain, table = self.params["chain"], self.params["table"]
+        self.keep_copy(result, None)
+        exists, current, jumps = self.read()
+        result["rules"] = []
+        if not exists:
+            return
+        result.update(changed=True, diff={"before": self._describe(exists, current, jumps), "after": ""})
+        if self.module.check_mode:
+            return
+        for parent, rules in jumps.items():
+            for rule in rules:
+                self._apply([self.binary, "-t", table, "-D", parent, *shlex.split(rule)])
+        self._apply([self.binary, "-t", table, "-F", chain])
+        self._apply([self.binary, "-t", table, "-X", chain])
+
+
+def converge_chain(module, params: dict) -> dict:
+    """Bring one chain (CHAIN_OPTIONS, defaults applied) to its state; returns iptables_chain's result
+    (changed, rules, and payload, saved and diff when they apply). Raises ChainError."""
+    result = {"changed": False}
+    getattr(_Chain(module, params), params["state"])(result)
+    return result

@@ -198,11 +198,39 @@ options:
     type: list
     elements: str
     default: []
+  chains:
+    description:
+      - iptables chains the component owns (a firewall, a SNAT), each with the options of
+        M(gymfleet.cluster.iptables_chain), brought to their O(chains[].state) first, before the layout and the
+        services, so a boot unit that restores them from O(chains[].save_path) is judged against the saved rules
+        of this call.
+      - With every O(state) but O(state=probed); O(state=absent) removes them whatever their own state.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      chain: {description: The chain's name., type: str, required: true}
+      table: {description: Its table., type: str, choices: [filter, nat, mangle, raw], default: filter}
+      rules: {description: Its rules without C(-A <chain>), in order., type: list, elements: str, default: []}
+      jumps:
+        description: Where traffic enters it.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          chain: {description: The parent chain., type: str, required: true}
+          position: {description: Where a missing jump is inserted., type: int, default: 1}
+          match: {description: Matches before C(-j)., type: str, default: ""}
+      state: {description: C(absent) removes the jumps and the chain., type: str, choices: [present, absent],
+              default: present}
+      ip_version: {description: Which family., type: str, choices: [ipv4, ipv6], default: ipv4}
+      save_path: {description: A copy of the rules for C(iptables-restore --noflush) (removed when absent)., type: path}
   layout:
     description:
       - What the services need on the host before anything starts, laid out in the same call (packages, users,
-        directories and files), with the options of M(gymfleet.cluster.host_files) (its O(ignore:files[].src)
-        and O(ignore:files[].template) resolved on the controller by this module's action plugin).
+        directories, files, and files to remove), with the options of M(gymfleet.cluster.host_files) (its
+        O(ignore:files[].src) and O(ignore:files[].template) resolved on the controller by this module's action
+        plugin).
       - Laid out with every O(state) but O(state=probed) and O(state=absent).
       - A file written here that a service lists in O(services[].files) or O(services[].watch) makes that
         service stale, so it restarts in this call.
@@ -309,9 +337,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+chains:
+  description: Each of O(chains), as M(gymfleet.cluster.iptables_chain) returns it, with its C(chain) and C(table).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {chain: GYMFLEET-INPUT, table: filter, changed: false, rules: ["-p tcp -m tcp --dport 6379 -j DROP"]}
 layout:
   description: What O(layout) changed, as M(gymfleet.cluster.host_files) returns it (installed, users, created,
-    written); absent without O(layout).
+    written, removed); absent without O(layout).
   returned: when O(layout) is given
   type: dict
 environments:
@@ -401,6 +436,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.host_layout impor
     Rejected,
     converge_layout,
 )
+from ansible_collections.gymfleet.cluster.plugins.module_utils.iptables import CHAIN_OPTIONS, ChainError, converge_chain
 from ansible_collections.gymfleet.cluster.plugins.module_utils.python_envs import (
     ENVIRONMENT_OPTIONS,
     EnvError,
@@ -453,6 +489,22 @@ RUNNING = ("active", "activating", "reloading")
 # The states that lay out the layout and the environments before the services (a deploy with its services
 # stopped still lays them out).
 LAYING_OUT = ("started", "restarted", "installed", "stopped")
+
+
+def converge_chains(module: AnsibleModule) -> tuple[list[dict], list[dict]]:
+    """The component's chains, each to its own state (every one absent with the component), before anything else."""
+    if module.params["state"] == "probed":
+        return [], []
+    reports, diffs = [], []
+    for entry in module.params["chains"]:
+        entry = {**entry, "state": "absent"} if module.params["state"] == "absent" else entry
+        report = converge_chain(module, entry)
+        diff = report.pop("diff", None)
+        if diff and module._diff:
+            diffs.append({**diff, "before_header": f"{entry['table']} {entry['chain']}",
+                          "after_header": f"{entry['table']} {entry['chain']}"})
+        reports.append({"chain": entry["chain"], "table": entry["table"], **report})
+    return reports, diffs
 
 
 def _merge(total: dict, part: dict) -> dict:
@@ -584,6 +636,7 @@ def main():
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
             "adopt": {"type": "list", "elements": "str", "default": []},
             "displace": {"type": "list", "elements": "str", "default": []},
+            "chains": {"type": "list", "elements": "dict", "default": [], "options": CHAIN_OPTIONS},
             "layout": {"type": "dict", "options": LAYOUT_OPTIONS},
             "environments": {"type": "list", "elements": "dict", "default": [], "options": ENVIRONMENT_ENTRY_OPTIONS},
         },
@@ -597,11 +650,14 @@ def main():
     except DeclarationError as exc:
         module.fail_json(msg=f"component {component}: {exc}")
     try:
+        chains, chain_diffs = converge_chains(module)
         prepared, diffs = lay_out(module)
-    except (LayoutError, PackageError, EnvError, OSError) as exc:
+    except (ChainError, LayoutError, PackageError, EnvError, OSError) as exc:
         extra = {"rejected": exc.details} if isinstance(exc, Rejected) else {}
         module.fail_json(msg=f"component {component}: {exc}", **extra)
-    laid_out = any(prepared.get("layout", {}).values()) or any(e["installed"] for e in prepared["environments"])
+    prepared["chains"], diffs = chains, chain_diffs + diffs
+    laid_out = (any(c["changed"] for c in chains) or any(prepared.get("layout", {}).values())
+                or any(e["installed"] for e in prepared["environments"]))
     # In check mode, packages that are not installed yet or an environment that does not exist yet leave no unit
     # to plan against (systemd-analyze would refuse a missing program): say what would change up to here.
     if module.check_mode and (prepared.get("layout", {}).get("installed")

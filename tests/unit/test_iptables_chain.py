@@ -1,3 +1,4 @@
+import os
 import shlex
 from unittest import mock
 
@@ -177,3 +178,44 @@ def test_save_path_keeps_what_was_applied(tmp_path):
     assert again["changed"] is False and again["saved"] is False
     removed = run(fake, state="absent", save_path=str(saved))
     assert removed["changed"] is True and not saved.exists()
+
+
+class ChainsModule:
+    """What the services engine's converge_chains uses of AnsibleModule, over FakeIptables."""
+
+    def __init__(self, fake, state, chains, check_mode=False):
+        self.run_command = fake
+        self.check_mode, self._diff = check_mode, True
+        self.params = {"state": state, "chains": [{"table": "filter", "rules": [], "jumps": [], "state": "present",
+                                                   "ip_version": "ipv4", "save_path": None, **c} for c in chains]}
+
+    @staticmethod
+    def get_bin_path(name, **_):
+        return name
+
+    @staticmethod
+    def atomic_move(src, dest):
+        os.replace(src, dest)
+
+
+def test_the_services_engine_lays_out_a_components_chains_and_removes_them_with_it(tmp_path):
+    from ansible_collections.gymfleet.cluster.plugins.modules.services import converge_chains
+
+    fake = FakeIptables({"DOCKER": ["-j RETURN"]})
+    saved = tmp_path / "GYMFLEET-INPUT.rules"
+    chain = {"chain": "GYMFLEET-INPUT", "rules": RULES, "jumps": [{"chain": "INPUT"}], "save_path": str(saved)}
+    reports, diffs = converge_chains(ChainsModule(fake, "started", [chain]))
+    assert [(r["chain"], r["table"], r["changed"], r["saved"]) for r in reports] == [
+        ("GYMFLEET-INPUT", "filter", True, True)]
+    assert diffs[0]["after_header"] == "filter GYMFLEET-INPUT" and "-j DROP" in diffs[0]["after"]
+    assert fake.chains["INPUT"] == ["-j GYMFLEET-INPUT"] and saved.exists()
+    assert converge_chains(ChainsModule(fake, "started", [chain])) == (
+        [{"chain": "GYMFLEET-INPUT", "table": "filter", "changed": False, "saved": False,
+          "rules": fake.chains["GYMFLEET-INPUT"]}], [])
+    # Probing changes nothing and reads nothing; the component's removal takes its chain whatever the entry says.
+    restores = len(fake.restores)
+    assert converge_chains(ChainsModule(fake, "probed", [chain])) == ([], [])
+    removed, _ = converge_chains(ChainsModule(fake, "absent", [chain]))
+    assert removed[0]["changed"] is True and len(fake.restores) == restores
+    assert "GYMFLEET-INPUT" not in fake.chains and fake.chains["INPUT"] == [] and not saved.exists()
+    assert fake.chains["DOCKER"] == ["-j RETURN"]
