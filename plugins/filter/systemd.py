@@ -1,4 +1,4 @@
-"""An argv list as one systemd command line (ExecStart=), quoted so systemd gives the program exactly that argv."""
+"""Filters around systemd and the services engine: an argv as one Exec line; whether an engine call started anything."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ def systemd_command_line(argv: list) -> str:
         raise ValueError(f"systemd_command_line: {exc}") from None
 
 
+def services_started(results: list) -> bool:
+    """Whether any of the services engine's results (one registered per host; {} or skipped where it did not run)
+    started or restarted a unit."""
+    return any(result.get("started") or result.get("restarted") for result in results if isinstance(result, dict))
+
+
 class FilterModule:
     def filters(self):
-        return {"systemd_command_line": systemd_command_line}
+        return {"systemd_command_line": systemd_command_line, "services_started": services_started}

@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.redis import redis_services
+from ansible_collections.gymfleet.cluster.plugins.filter.systemd import services_started
 from ansible_collections.gymfleet.cluster.plugins.module_utils import systemd_services
 from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     DeclarationError,
@@ -383,3 +384,11 @@ def test_installed_writes_and_prunes_but_starts_nothing_and_reports_what_is_stal
     # The running process was started from no record of this definition: stale; the one not running is not.
     assert {s["name"]: s["stale"] for s in result["services"]} == {"web@8000": True, "web@8001": False}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["web@8000.service", "web@8001.service"]
+
+
+def test_services_started_looks_at_every_hosts_result():
+    quiet = {"changed": False, "started": [], "restarted": []}
+    assert services_started([quiet, {}, {"skipped": True}, quiet]) is False
+    assert services_started([quiet, {**quiet, "restarted": ["ray-worker.service"]}]) is True
+    assert services_started([{}, {**quiet, "started": ["omniboxes-node.service"]}]) is True
+    assert services_started([]) is False
