@@ -109,6 +109,20 @@ def ray_version_mismatch(installed: list[dict]) -> str:
     return text_table(rows, ["host", "ray", "python", "differs"], ["HOST", "RAY", "PYTHON", ""])
 
 
+def ray_reported_versions(hosts: list, hostvars) -> list[dict]:
+    """One {host, ray, python} per node whose Python environment reported its versions in this run (the services
+    engine's result registered as __ray_laid_out); a node whose environment does not exist yet (check mode) is
+    left out, and one without Ray has ray empty."""
+    rows = []
+    for host in hosts:
+        environments = (hostvars[host].get("__ray_laid_out") or {}).get("environments") or [{}]
+        if "versions" not in environments[0]:
+            continue
+        versions = environments[0]["versions"] or {}
+        rows.append({"host": host, "ray": versions.get("ray") or "", "python": versions.get("python") or ""})
+    return rows
+
+
 RESERVED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
 
@@ -136,5 +150,6 @@ class FilterModule:
             "ray_start_argv": ray_start_argv,
             "ray_port_claims": ray_port_claims,
             "ray_version_mismatch": ray_version_mismatch,
+            "ray_reported_versions": ray_reported_versions,
             "ray_host_problems": ray_host_problems,
         }

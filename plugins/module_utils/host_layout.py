@@ -195,14 +195,28 @@ LAYOUT_OPTIONS = {
         "owner": {"type": "str"}, "group": {"type": "str"}, "mode": {"type": "str"}}},
     "files": {"type": "list", "elements": "dict", "default": [], "options": FILE_OPTIONS},
     "secret_files": {"type": "list", "elements": "dict", "default": [], "options": SECRET_FILE_OPTIONS},
+    "absent": {"type": "list", "elements": "path", "default": []},
 }
 
 
+def remove_file(path: str, check: bool) -> tuple[bool, dict | None]:
+    """Remove a file or symlink the component no longer wants; a directory is refused (its content is not ours to
+    judge). Returns whether it was there, and the diff."""
+    if not os.path.lexists(path):
+        return False, None
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise LayoutError(f"{path}: listed in absent but is a directory; fix: list only files there")
+    if not check:
+        os.unlink(path)
+    return True, {"before_header": path, "after_header": path, "before": "present\n", "after": "absent\n"}
+
+
 def converge_layout(params: dict, check: bool, run) -> tuple[dict, list[dict]]:
-    """Packages, then users, directories and files: what changed (host_files' return values) and the diffs.
+    """Packages, then users, directories, files and the files to remove: what changed (host_files' return values)
+    and the diffs.
 
     On failure raises LayoutError (PackageError, OSError) with `partial` set to what changed before it."""
-    result = {"installed": [], "users": [], "created": [], "written": []}
+    result = {"installed": [], "users": [], "created": [], "written": [], "removed": []}
     diffs = []
     try:
         missing = missing_packages(params["packages"], run)
@@ -222,7 +236,26 @@ def converge_layout(params: dict, check: bool, run) -> tuple[dict, list[dict]]:
                     result["written"].append(item["dest"])
                     if diff:
                         diffs.append(diff)
+        for path in params.get("absent", []):
+            removed, diff = remove_file(path, check)
+            if removed:
+                result["removed"].append(path)
+                diffs.append(diff)
     except (LayoutError, PackageError, OSError) as exc:
         exc.partial = result
         raise
     return result, diffs
+
+
+def host_files_result(params: dict, check: bool, diff: bool, run) -> dict:
+    """host_files' whole result for validated params (the module's, or its action's on the controller): what
+    changed, the diffs when asked, or failed with the message, what changed before it and what a validator said."""
+    try:
+        result, diffs = converge_layout(params, check, run)
+    except (LayoutError, PackageError, OSError) as exc:
+        extra = {"rejected": exc.details} if isinstance(exc, Rejected) else {}
+        return {"failed": True, "msg": str(exc), **getattr(exc, "partial", {}), **extra}
+    result["changed"] = any(result.values())
+    if diff and diffs:
+        result["diff"] = diffs
+    return result

@@ -126,6 +126,13 @@ options:
     type: list
     elements: dict
     default: []
+  absent:
+    description:
+      - Files (or symlinks) removed when they are there, after the rest is laid out (what the component wrote once
+        and no longer wants). A directory listed here fails the call before it is touched.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -184,6 +191,11 @@ written:
   returned: always
   type: list
   elements: str
+removed:
+  description: Files of O(absent) that were there and are removed (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
 rejected:
   description: The file whose O(files[].validate) command refused the new content, and what it said.
   returned: failure, when a validate command refused
@@ -197,25 +209,14 @@ rejected:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gymfleet.cluster.plugins.module_utils.debian_packages import PackageError
-from ansible_collections.gymfleet.cluster.plugins.module_utils.host_layout import (
-    LAYOUT_OPTIONS,
-    LayoutError,
-    Rejected,
-    converge_layout,
-)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.host_layout import LAYOUT_OPTIONS, host_files_result
 
 
 def main():
     module = AnsibleModule(argument_spec=LAYOUT_OPTIONS, supports_check_mode=True)
-    try:
-        result, diffs = converge_layout(module.params, module.check_mode, module.run_command)
-    except (LayoutError, PackageError, OSError) as exc:
-        extra = {"rejected": exc.details} if isinstance(exc, Rejected) else {}
-        module.fail_json(msg=str(exc), **exc.partial, **extra)
-    result["changed"] = any(result.values())
-    if module._diff and diffs:
-        result["diff"] = diffs
+    result = host_files_result(module.params, module.check_mode, module._diff, module.run_command)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -50,6 +50,24 @@ def test_check_mode_reports_and_writes_nothing(tmp_path):
     assert result["changed"] and not (tmp_path / "new").exists() and not (tmp_path / "f").exists()
 
 
+def test_absent_removes_what_is_there_once_and_refuses_a_directory(tmp_path):
+    (tmp_path / "token").write_text("old")
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    wanted = [str(tmp_path / "token"), str(tmp_path / "dangling"), str(tmp_path / "never-there")]
+    checked = files(absent=wanted, _ansible_check_mode=True, _ansible_diff=True)
+    assert checked["changed"] and checked["removed"] == wanted[:2] and (tmp_path / "token").exists()
+    assert [d["after"] for d in checked["diff"]] == ["absent\n", "absent\n"]
+    first = files(absent=wanted)
+    assert first["removed"] == wanted[:2] and not os.path.lexists(tmp_path / "dangling")
+    assert not (tmp_path / "token").exists()
+    assert files(absent=wanted)["changed"] is False
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep").write_text("theirs")
+    refused = files(absent=[str(tmp_path / "data")])
+    assert refused["failed"] and "is a directory; fix: list only files there" in refused["msg"]
+    assert (tmp_path / "data" / "keep").read_text() == "theirs"
+
+
 def test_a_secret_is_never_shown(tmp_path):
     result = files(secret_files=[{"dest": str(tmp_path / "s"), "content": "hunter2-very-secret"}], _ansible_diff=True)
     assert result["changed"] and "hunter2-very-secret" not in json.dumps(result)
@@ -114,6 +132,60 @@ def test_the_action_renders_templates_and_copies_trees_in_one_call(tmp_path):
     assert "not-for-your-eyes-1234" not in first.stdout
     second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
     assert second.returncode == 0 and re.search(r"localhost +: ok=1 +changed=0 ", second.stdout), second.stdout
+
+
+def test_on_the_controller_the_action_lays_out_in_its_own_process_with_the_modules_contract(tmp_path):
+    """A local target without become (a connection file for the user) is laid out by the action itself: no module
+    payload is built or run, and check mode, diff, a validator's refusal and bad arguments behave as the module's."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.conf").write_text("old\n")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Checked
+      gymfleet.cluster.host_files:
+        files: [{{dest: {out}/new.conf, content: "port 1\\n"}}]
+      check_mode: true
+      register: checked
+    - name: Written
+      gymfleet.cluster.host_files:
+        files: [{{dest: {out}/new.conf, content: "port 1\\n"}}]
+        absent: [{out}/old.conf]
+      register: written
+    - name: Refused
+      gymfleet.cluster.host_files:
+        files: [{{dest: {out}/new.conf, content: "port 2\\n", validate: "grep -q never %s"}}]
+      register: refused
+      ignore_errors: true
+    - name: Misspelled
+      gymfleet.cluster.host_files:
+        filez: []
+      register: misspelled
+      ignore_errors: true
+    - name: Keep the results
+      ansible.builtin.copy:
+        content: >-
+          {{{{ {{'checked': checked, 'written': written, 'refused': refused, 'misspelled': misspelled}} | to_json }}}}
+        dest: {tmp_path}/results.json
+        mode: "0644"
+""")
+    env = os.environ | {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    done = subprocess.run([str(ANSIBLE) + "-playbook", "-i", "localhost,", "-c", "local", "--diff", "-vvv",
+                           str(playbook), "-e", f"ansible_python_interpreter={sys.executable}"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "AnsiballZ_host_files" not in done.stdout and "host_files.py" not in done.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["checked"]["changed"] and results["checked"]["written"] == [f"{out}/new.conf"]
+    assert results["checked"]["diff"][0]["after"] == "port 1\n"
+    assert results["written"]["removed"] == [f"{out}/old.conf"] and not (out / "old.conf").exists()
+    assert (out / "new.conf").read_text() == "port 1\n"
+    assert results["refused"]["failed"] and results["refused"]["rejected"]["rc"] == 1
+    assert (out / "new.conf").read_text() == "port 1\n"
+    assert results["misspelled"]["failed"] and "filez" in results["misspelled"]["msg"]
 
 
 def test_redis_layout_marks_only_the_secrets_secret():

@@ -4,6 +4,7 @@ import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.ports import port_conflicts
 from ansible_collections.gymfleet.cluster.plugins.filter.ray import (
     ray_port_claims,
+    ray_reported_versions,
     ray_start_argv,
     ray_version_mismatch,
 )
@@ -74,6 +75,16 @@ def test_object_store_memory_is_passed_in_bytes():
     argv = ray_start_argv({"role": "worker", "ray": "ray", "node_ip": "10.0.0.2", "head_address": "10.0.0.1:6379",
                            "object_store_memory": 2.5e8})
     assert argv[argv.index("--object-store-memory") + 1] == "250000000"
+
+
+def test_reported_versions_come_from_each_nodes_engine_result():
+    def laid_out(**versions):
+        return {"__ray_laid_out": {"environments": [{"exists": True, "versions": versions}]}}
+
+    hostvars = {"head": laid_out(ray="2.60.0", python="3.11.2"), "bare": laid_out(ray=None, python="3.11.2"),
+                "new": {"__ray_laid_out": {"environments": [{"exists": False}]}}, "skipped": {}}
+    assert ray_reported_versions(["head", "bare", "new", "skipped"], hostvars) == [
+        {"host": "head", "ray": "2.60.0", "python": "3.11.2"}, {"host": "bare", "ray": "", "python": "3.11.2"}]
 
 
 def test_version_mismatch_is_empty_when_all_agree():
