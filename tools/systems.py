@@ -87,9 +87,10 @@ STATUS = '''---
         __down: >-
           {{{{ gymfleet_status_report.rows | selectattr('host', 'equalto', inventory_hostname)
              | selectattr('state', 'equalto', 'DOWN') | map(attribute='component') | list }}}}
-      # `gymfleet status` and Cluster.status() judge health from the report and turn this off, so that a
-      # failure in their run is always something else (a host out of reach, a module that broke).
-      when: gymfleet_status_fail_when_down | default(true) | bool
+      # `gymfleet status` and Cluster.status() judge health from the report and skip this tag, so that a
+      # failure in their run is always something else (a host out of reach, a module that broke); a skipped tag
+      # costs nothing, where a false condition still costs a task on every host.
+      tags: [fail_when_down]
 '''
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gymfleet.events import RunResult
 from gymfleet.runner import EventHandler, RunRequest, collection_root, run_playbook
-from gymfleet.status import StatusReport, report_from_run
+from gymfleet.status import STATUS_SKIP_TAGS, StatusReport, report_from_run
 
 
 class Cluster:
@@ -37,9 +37,9 @@ class Cluster:
         result, _ = self._run(playbook, limit, tags, extravars, check, diff, on_event)
         return result
 
-    def _run(self, playbook, limit, tags, extravars, check, diff, on_event):
+    def _run(self, playbook, limit, tags, extravars, check, diff, on_event, skip_tags=()):
         request = RunRequest(playbook=playbook, inventory=self.inventory, limit=limit, tags=list(tags),
-                             extravars=dict(extravars or {}), check=check, diff=diff)
+                             skip_tags=list(skip_tags), extravars=dict(extravars or {}), check=check, diff=diff)
         return run_playbook(request, on_event=on_event or self.on_event, root=self.root)
 
     def deploy(self, **options) -> RunResult:
@@ -63,6 +63,6 @@ class Cluster:
     def status(self, *, limit: str | None = None, tags: Sequence[str] = (), extravars: dict | None = None,
                on_event: EventHandler | None = None) -> StatusReport:
         """Ask every component how it is; the report has one summary per system and one row per component."""
-        extravars = {"gymfleet_status_fail_when_down": False, **(extravars or {})}
-        result, state = self._run("status", limit, tags, extravars, False, False, on_event)
+        result, state = self._run("status", limit, tags, extravars, False, False, on_event,
+                                  skip_tags=STATUS_SKIP_TAGS)
         return report_from_run(result, state)

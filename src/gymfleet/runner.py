@@ -243,16 +243,19 @@ def _list_tasks(root: Path, playbook: Path, inventory: Inventory, limit: str | N
     return tasks
 
 
-def selected(task_tags: set[str], tags: list[str]) -> bool:
-    """Whether a task runs under --tags (Ansible's rules for always and never, without skip-tags)."""
+def selected(task_tags: set[str], tags: list[str], skip_tags: list[str] = ()) -> bool:
+    """Whether a task runs under --tags and --skip-tags (Ansible's rules for always and never)."""
+    if task_tags & set(skip_tags):
+        return False
     if not tags or "all" in tags:
         return "never" not in task_tags or bool(task_tags & set(tags))
     return bool(task_tags & (set(tags) | {"always"})) or ("untagged" in tags and not task_tags) or (
         "tagged" in tags and bool(task_tags))
 
 
-def _estimate_path(playbook: Path, inventory: Inventory, limit: str | None, tags: list[str]) -> Path:
-    key = json.dumps([str(playbook), sorted(inventory.hosts), limit, sorted(tags)])
+def _estimate_path(playbook: Path, inventory: Inventory, limit: str | None, tags: list[str],
+                   skip_tags: list[str]) -> Path:
+    key = json.dumps([str(playbook), sorted(inventory.hosts), limit, sorted(tags), sorted(skip_tags)])
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gymfleet" / "task-counts"
     return cache / hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -263,6 +266,7 @@ class RunRequest:
     inventory: list[str]
     limit: str | None = None
     tags: list[str] = field(default_factory=list)
+    skip_tags: list[str] = field(default_factory=list)
     extravars: dict = field(default_factory=dict)
     check: bool = False
     diff: bool = False
@@ -283,7 +287,7 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
     inventory = load_inventory(request.inventory, root)
     check_limit(inventory, request.limit)
     state = state or RunState()
-    estimate_file = _estimate_path(playbook, inventory, request.limit, request.tags)
+    estimate_file = _estimate_path(playbook, inventory, request.limit, request.tags, request.skip_tags)
     if request.tags or not estimate_file.is_file():
         listed = _list_tasks(root, playbook, inventory, request.limit)
         known_tags = set().union(*listed)
@@ -293,7 +297,7 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
                 f"--tags {','.join(unknown)}: no task of {request.playbook} has that tag; fix: use one of "
                 f"{', '.join(sorted(known_tags - SPECIAL_TAGS))}"
             )
-        state.expected_tasks = sum(selected(task_tags, request.tags) for task_tags in listed)
+        state.expected_tasks = sum(selected(task_tags, request.tags, request.skip_tags) for task_tags in listed)
     if estimate_file.is_file():
         state.expected_tasks = int(estimate_file.read_text() or 0)
 
@@ -321,7 +325,8 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
             runner = ansible_runner.run(
                 private_data_dir=private, project_dir=str(root), playbook=str(playbook),
                 inventory=[str(Path(s).resolve()) for s in request.inventory], limit=request.limit,
-                tags=",".join(request.tags) or None, extravars=request.extravars or None,
+                tags=",".join(request.tags) or None, skip_tags=",".join(request.skip_tags) or None,
+                extravars=request.extravars or None,
                 cmdline=" ".join(cmdline) or None, verbosity=request.verbosity or None, quiet=True,
                 envvars=_ansible_env(root), event_handler=handler, cancel_callback=cancelled.is_set,
                 # Not ansible-runner's own cache in this run's temporary directory, which dies with it: the one

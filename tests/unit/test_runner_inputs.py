@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from gymfleet import runner
+from gymfleet import api, cli, runner
 from gymfleet.errors import GymfleetError
 from gymfleet.runner import (
     RunRequest,
@@ -17,6 +18,7 @@ from gymfleet.runner import (
     run_playbook,
     selected,
 )
+from gymfleet.status import STATUS_SKIP_TAGS
 
 ROOT = Path(__file__).resolve().parents[2]
 GYMFLEET = Path(sys.executable).parent / "gymfleet"
@@ -143,3 +145,35 @@ def test_cli_errors_are_one_line(inventory, args, message):
 ])
 def test_which_tasks_a_tag_selects(task_tags, tags, runs):
     assert selected(task_tags, tags) is runs
+
+
+@pytest.mark.parametrize("task_tags, tags, skip_tags, runs", [
+    ({"fail_when_down"}, [], ["fail_when_down"], False), (set(), [], ["fail_when_down"], True),
+    ({"always", "ray"}, ["redis"], ["ray"], False), ({"ray"}, ["ray"], ["redis"], True),
+])
+def test_skip_tags_win_over_tags(task_tags, tags, skip_tags, runs):
+    assert selected(task_tags, tags, skip_tags) is runs
+
+
+def test_status_through_the_api_and_the_cli_skips_the_playbooks_own_verdict(monkeypatch, inventory):
+    """The playbook fails a host per component down; gymfleet judges from the report, so the task is skipped by
+    tag (no cost on any host) rather than by a condition evaluated on every host."""
+    status = yaml.safe_load((ROOT / "playbooks" / "status.yml").read_text())
+    tagged = [task["name"] for task in status[0]["tasks"] if set(task.get("tags", [])) & set(STATUS_SKIP_TAGS)]
+    assert tagged == ["Fail when a component is down"]
+
+    class Asked(Exception):
+        pass
+
+    def run_playbook(request, **_):
+        raise Asked(request)
+
+    monkeypatch.setattr(api, "run_playbook", run_playbook)
+    monkeypatch.setattr(runner, "run_playbook", run_playbook)
+    with pytest.raises(Asked) as through_api:
+        api.Cluster(str(inventory)).status()
+    with pytest.raises(Asked) as through_cli:
+        cli.main(["status", "-i", str(inventory)])
+    for asked in (through_api, through_cli):
+        request = asked.value.args[0]
+        assert request.skip_tags == ["fail_when_down"] and "gymfleet_status_fail_when_down" not in request.extravars
