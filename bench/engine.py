@@ -12,6 +12,8 @@ up at once and the runs alternate between the trees, so a busy machine weighs on
   demo status           `gymfleet status --json`
   base no-op deploy     firewall, python_env and Redis only (the lab's default inventory), 3 and --big hosts
   base status           the same labs' status
+  controller CPU        CPU seconds of ansible-playbook and its forks per no-op deploy (the remote Pythons run in the
+                        lab's containers, not under it), 24 / 3 hosts: how gymfleet's own cost grows with hosts
 24 lab hosts need fs.inotify.max_user_instances above 128 (about 22 systemd hosts exhaust it); the script
 raises it to 1024 for the run when it is lower, and says so.
 """
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,13 +37,19 @@ BIN = Path(sys.executable).parent
 INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(command: list[str], home: Path | None = None, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
     env = os.environ | {"PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_CONFIG": str((home or ROOT) / "ansible.cfg")}
     if home:
         env["GYMFLEET_HOME"] = str(home)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu()
     proc = subprocess.run(command, cwd=home or ROOT, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started
+    proc.cpu = children_cpu() - cpu  # the controller's CPU seconds: the command and every process it waited for
     if check and proc.returncode not in (0, 1):
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"{' '.join(command)} failed with {proc.returncode}")
@@ -66,12 +75,12 @@ class Lab:
     def down(self) -> None:
         run([str(BIN / "gymfleet"), "lab", "down", "--name", self.name], check=False)
 
-    def deploy(self, home: Path | None = None) -> tuple[float, int | None]:
+    def deploy(self, home: Path | None = None) -> tuple[float, int | None, float]:
         seconds, proc = run([str(BIN / "gymfleet"), "deploy", "--plain", "-i", str(ROOT / self.inventory)], home)
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"deploy on {self.name} failed")
-        return seconds, changes(proc.stdout + proc.stderr)
+        return seconds, changes(proc.stdout + proc.stderr), proc.cpu
 
     def status(self, home: Path | None = None) -> tuple[float, bool]:
         seconds, proc = run([str(BIN / "gymfleet"), "status", "--json", "-i", str(ROOT / self.inventory)], home)
@@ -133,6 +142,7 @@ def main() -> int:
                 figures[(label, tree_label)] = {
                     "cold": got["cold"],
                     "deploy": (median([d[0] for d in got["deploy"]]), max((d[1] or 0) for d in got["deploy"])),
+                    "cpu": median([d[2] for d in got["deploy"]]),
                     "status": (median([s[0] for s in got["status"]]), all(s[1] for s in got["status"])),
                     "adhoc": median(got["adhoc"]),
                 }
@@ -165,6 +175,15 @@ def main() -> int:
                 big = figures[(f"base roles, {args.big} hosts", tree_label)]["deploy"][0]
                 rows.append((f"no-op deploy {args.big} hosts / 3 hosts ({tree_label})", "", f"{big / small:.1f}x", "",
                              "<= 3.5x (8.0x before)"))
+                small_cpu = figures[("base roles, 3 hosts", tree_label)]["cpu"]
+                big_cpu = figures[(f"base roles, {args.big} hosts", tree_label)]["cpu"]
+                rows.append((f"controller CPU of that no-op, {args.big} hosts / 3 hosts ({tree_label})", "",
+                             f"{big_cpu:.1f} / {small_cpu:.1f} CPU-s = {big_cpu / small_cpu:.1f}x", "",
+                             f"{args.big / 3:.0f}x would be linear"))
+                small_adhoc = figures[("base roles, 3 hosts", tree_label)]["adhoc"]
+                big_adhoc = figures[(f"base roles, {args.big} hosts", tree_label)]["adhoc"]
+                rows.append((f"one ad-hoc task {args.big} hosts / 3 hosts ({tree_label})", "",
+                             f"{big_adhoc / small_adhoc:.1f}x", "", "the floor's own growth on this machine"))
     finally:
         if not args.keep:
             for lab in labs:

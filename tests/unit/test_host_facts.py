@@ -99,3 +99,25 @@ def test_the_route_source_towards_a_name_an_address_and_nowhere():
     unreachable = (2, "", "RTNETLINK answers: Network is unreachable")
     nowhere = host_facts.route_source("192.0.2.1", ip, lambda argv: unreachable)
     assert nowhere["error"] == "no route to 192.0.2.1 (192.0.2.1): RTNETLINK answers: Network is unreachable"
+
+
+def test_the_cluster_address_is_decided_in_order_and_checked_against_the_interfaces():
+    from ansible_collections.gymfleet.cluster.plugins.action.cluster_address_facts import decide
+
+    facts = {"all_ipv4_addresses": ["10.0.0.12", "100.64.0.7"],
+             "route_source": {"target": "10.0.0.11", "address": "10.0.0.11", "source": "10.0.0.12", "error": ""}}
+    by = "cluster_address_control_host"
+    assert decide("n2", facts, "", "", "node1", by) == (
+        {"cluster_address": "10.0.0.12", "cluster_address_source": "route to node1"}, "")
+    assert decide("n2", facts, "", "100.64.0.7", "node1", by)[0]["cluster_address_source"] == "tailscale"
+    assert decide("n2", facts, "10.0.0.12", "100.64.0.7", "node1", by)[0] == {
+        "cluster_address": "10.0.0.12", "cluster_address_source": "cluster_address_ip"}
+    decided, problem = decide("n2", facts, "192.0.2.1", "", "node1", by)
+    assert decided == {} and problem == (
+        "host n2: cluster address 192.0.2.1 (from cluster_address_ip) is not on any interface here; fix: set "
+        "cluster_address_ip to one of 10.0.0.12, 100.64.0.7")
+    lost = {**facts, "route_source": {"target": "node9", "error": "node9 does not resolve", "source": ""}}
+    decided, problem = decide("n2", lost, "", "", "node9", by)
+    assert decided == {} and problem == (
+        "host n2: node9 does not resolve (cluster_address_control_host); fix: set cluster_address_ip to this host's "
+        "address on the cluster network")
