@@ -15,6 +15,7 @@ import fnmatch
 import glob
 import hashlib
 import os
+import re
 import time
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
@@ -44,6 +45,9 @@ JOURNAL_LINES = 15
 POLL_SECONDS = 0.25
 # How long a service without a health probe must stay up after its start to count as started.
 SETTLE_SECONDS = 1.0
+# How long a failure report waits for the journal to hold systemd's line about the process's exit.
+JOURNAL_SETTLE_SECONDS = 3.0
+EXIT_LINE = re.compile(r"(Main|Control) process exited|Failed with result|Scheduled restart job")
 
 
 class ServiceFailure(Exception):
@@ -189,9 +193,9 @@ class SystemdRuntime:
         return digest if invocation and invocation == state.get("invocation") else None
 
     def journal(self, unit: str, since: float | None) -> list[str]:
-        argv = ["journalctl", "--no-pager", "-o", "cat", "-n", str(JOURNAL_LINES), "-u", unit]
-        if since:
-            argv += ["--since", f"@{int(since) - 1}"]
+        # With --since, journalctl's -n keeps the first lines after it, not the last: the tail is cut here.
+        argv = ["journalctl", "--no-pager", "-o", "cat", "-u", unit]
+        argv += ["--since", f"@{int(since) - 1}"] if since else ["-n", str(JOURNAL_LINES)]
         rc, out, _ = self._run(argv, check=False)
         return out.strip().splitlines()[-JOURNAL_LINES:] if rc == 0 else []
 
@@ -238,8 +242,10 @@ class SystemdRuntime:
 
     # -- changing the host -----------------------------------------------------------------------------
     def write(self, plan: dict) -> None:
+        # Units of one call may depend on each other (Requires=): each is verified beside the others.
+        together = {item["unit"]: item["content"] for item in plan["write"]}
         for item in plan["write"]:
-            problems = verify(self.module.run_command, item["unit"], item["content"])
+            problems = verify(self.module.run_command, item["unit"], item["content"], siblings=together)
             if problems:
                 raise ServiceFailure(f"{item['unit']}: systemd-analyze rejects it: {'; '.join(problems)}",
                                      {"unit": item["unit"]})
@@ -316,7 +322,7 @@ class SystemdRuntime:
                 restarts = state["restarts"] - floor[unit]
                 if state["active_state"] in ("failed", "inactive") or restarts > spec["tolerated_restarts"] \
                         or (state["sub_state"] == "auto-restart" and not spec["tolerated_restarts"]):
-                    self._fail(unit, state, since, "died while starting")
+                    self._fail(unit, state, since, "died while starting", died=True)
                 if state["active_state"] != "active":
                     continue
                 if spec["health"] is None:
@@ -335,8 +341,14 @@ class SystemdRuntime:
             if pending:
                 time.sleep(POLL_SECONDS)
 
-    def _fail(self, unit: str, state: dict, since: float, what: str) -> None:
+    def _fail(self, unit: str, state: dict, since: float, what: str, died: bool = False) -> None:
         lines = self.journal(unit, since)
+        # A process's last words reach the journal through its output stream, after systemd has seen it die:
+        # wait (briefly) for systemd's own line about the exit, which comes after them.
+        deadline = time.monotonic() + JOURNAL_SETTLE_SECONDS
+        while died and not any(EXIT_LINE.search(line) for line in lines) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            lines = self.journal(unit, since)
         status = f"{state['active_state']}/{state['sub_state']}"
         if state["exit_status"] not in ("", "0"):
             status += f", exit status {state['exit_status']}"

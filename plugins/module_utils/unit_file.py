@@ -104,11 +104,14 @@ def find_unit_file(name: str) -> str | None:
     return None
 
 
-def verify(run_command, name: str, content: str, dropin: str | None = None, base_unit: str | None = None):
+def verify(run_command, name: str, content: str, dropin: str | None = None, base_unit: str | None = None,
+           siblings: dict | None = None):
     """Check a unit (or a drop-in over base_unit's file) with systemd-analyze verify.
 
-    run_command is AnsibleModule.run_command or a stand-in with the same signature. Returns a list
-    of problems; empty means systemd accepts it.
+    run_command is AnsibleModule.run_command or a stand-in with the same signature. siblings: other units (name ->
+    content) about to be written with this one, put beside it so that a dependency on one of them resolves
+    (systemd-analyze looks in the directory of the file it verifies). Returns a list of problems; empty means
+    systemd accepts it.
     """
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -126,6 +129,10 @@ def verify(run_command, name: str, content: str, dropin: str | None = None, base
         else:
             with open(unit_path, "w") as handle:
                 handle.write(content)
+        for sibling, text in (siblings or {}).items():
+            if sibling != name:
+                with open(os.path.join(folder, sibling), "w") as handle:
+                    handle.write(text)
         rc, out, err = run_command([analyze, "verify", "--man=no", unit_path])
         text = f"{out}\n{err}".replace(folder + "/", "")
         problems = [line.strip() for line in text.splitlines() if WARNING_RE.search(line)]

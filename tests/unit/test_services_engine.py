@@ -192,10 +192,18 @@ def test_displaced_units_are_stopped_disabled_and_reset_but_never_removed():
     assert [call[:2] for call in quiet.calls] == [["systemctl", "show"]], "nothing to do, nothing asked"
 
 
-def test_journal_lines_are_asked_since_the_start():
-    module = FakeModule()
-    SystemdRuntime(module, "trial").journal("web.service", 1000.5)
+def test_journal_lines_are_asked_since_the_start_and_the_last_ones_kept():
+    class Chatty(FakeModule):
+        def run_command(self, argv):
+            self.calls.append(argv)
+            return 0, "".join(f"line {n}\n" for n in range(40)), ""
+
+    module = Chatty()
+    lines = SystemdRuntime(module, "trial").journal("web.service", 1000.5)
     assert module.calls[-1][-2:] == ["--since", "@999"]
+    # journalctl's -n with --since would keep the first lines after it, so it is not asked for.
+    assert "-n" not in module.calls[-1]
+    assert lines == [f"line {n}" for n in range(25, 40)]
 
 
 def test_probes_http_tcp_and_command():
@@ -359,6 +367,37 @@ def test_a_start_that_never_begins_times_out_with_the_journal():
         SystemdRuntime(module, "trial").start([(normalize(web("web")), "start")], Deadline(0.5), 2)
     assert ["systemctl", "start", "--no-block", "--", "web.service"] in module.calls
     assert failure.value.details["unit"] == "web.service"
+
+
+def test_a_death_while_starting_is_reported_with_the_last_words_that_reach_the_journal_late():
+    from ansible_collections.gymfleet.cluster.plugins.module_utils.services import Deadline
+
+    class DyingService(FakeModule):
+        """The unit's new run dies at once; the journal gets its last words only on the second read, as journald
+        may (a process's output stream lags behind systemd's view of its death)."""
+
+        def __init__(self):
+            super().__init__({"web.service": {"ActiveState": "inactive", "InvocationID": "old"}})
+            self.reads = 0
+
+        def run_command(self, argv):
+            if argv[:2] == ["systemctl", "start"]:
+                self.states["web.service"] = {"ActiveState": "failed", "SubState": "failed", "InvocationID": "new",
+                                              "ExecMainStatus": "1"}
+            if argv[0] == "journalctl":
+                self.calls.append(argv)
+                self.reads += 1
+                early = ["Starting web.service...", "INFO: Started server process [7]"]
+                late = ["ERROR: [Errno 98] address already in use",
+                        "web.service: Main process exited, code=exited, status=1/FAILURE"]
+                return 0, "\n".join(early + (late if self.reads > 1 else [])) + "\n", ""
+            return super().run_command(argv)
+
+    module = DyingService()
+    with pytest.raises(ServiceFailure, match="web.service died while starting") as failure:
+        SystemdRuntime(module, "trial").start([(normalize(web("web")), "start")], Deadline(30), 2)
+    assert "address already in use" in str(failure.value)
+    assert module.reads == 2, "read again until systemd's exit line was there, and no more"
 
 
 def test_installed_writes_and_prunes_but_starts_nothing_and_reports_what_is_stale(tmp_path):

@@ -112,3 +112,20 @@ def test_absent_removes_the_file(tmp_path):
 def test_bad_names(tmp_path, args):
     result = run(tmp_path, FakeSystemd(), sections=SECTIONS, **args)
     assert result["failed"] is True
+
+
+@pytest.mark.skipif(not unit_file.shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_units_written_together_may_require_each_other():
+    """Real systemd-analyze: a unit that requires another of the same call verifies only with it beside it."""
+    def run_command(argv):
+        import subprocess
+        done = subprocess.run(argv, capture_output=True, text=True)
+        return done.returncode, done.stdout, done.stderr
+
+    needing = ("[Unit]\nRequires=gymfleet-test-b.service\nAfter=gymfleet-test-b.service\n"
+               "[Service]\nExecStart=/bin/true\n")
+    needed = "[Service]\nType=oneshot\nExecStart=/bin/true\n"
+    alone = unit_file.verify(run_command, "gymfleet-test-a.service", needing)
+    assert alone and "gymfleet-test-b.service not found" in alone[0]
+    assert unit_file.verify(run_command, "gymfleet-test-a.service", needing,
+                            siblings={"gymfleet-test-a.service": needing, "gymfleet-test-b.service": needed}) == []
