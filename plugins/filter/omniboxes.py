@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -10,6 +11,44 @@ from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import
 # Addresses that only the host itself reaches.
 _LOCAL_ONLY = re.compile(r"^(127[.]|0[.]0[.]0[.]0$|localhost$)")
 SOURCE_VARIABLES = {"pip": "omniboxes_pip_spec", "git": "omniboxes_git_repo", "path": "omniboxes_local_path"}
+# What a path source copies besides omniboxes/: what pip needs to build the project (setup.py reads README.md).
+PROJECT_FILES = ("setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "LICENSE.txt", "LICENSE")
+METADATA_FILES = ("setup.py", "setup.cfg", "pyproject.toml")
+# A requirement's name and extras: `webgym[omnibox] @ git+...`, `webgym[omnibox,train]==1.0`.
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
+BROWSERS = {"playwright": "Playwright's own Chromium (playwright install --with-deps chromium)",
+            "system": "Debian's chromium package", "path": "the Chromium at omniboxes_browser_executable",
+            "none": "no browser (omniboxes_browser none)"}
+
+
+def omniboxes_project(path: str, code_dir: str = "") -> dict:
+    """A path source on the controller: the project files it has beside omniboxes/, the copies to code_dir on the
+    host (layout files: those files and omniboxes/), and a digest of its build metadata (a change reinstalls the
+    package, since an editable install reads only its code from there)."""
+    if not path:
+        return {"files": [], "copies": [], "digest": ""}
+    files = [name for name in PROJECT_FILES if os.path.isfile(os.path.join(path, name))]
+    digest = hashlib.sha256()
+    for name in files:
+        if name in METADATA_FILES:
+            with open(os.path.join(path, name), "rb") as handle:
+                digest.update(name.encode() + b"\0" + handle.read())
+    copies = [{"src": os.path.join(path, name), "dest": os.path.join(code_dir, name)} for name in [*files, "omniboxes"]]
+    return {"files": files, "copies": copies, "digest": digest.hexdigest()[:16]}
+
+
+def omniboxes_requirements(settings: dict) -> list[str]:
+    """The requirement lines of the servers' environment: the package with its extra, a comment naming the source's
+    revision (a new one reinstalls), then the user's additions.
+
+    settings: source, pip_spec, code_dir, extra, revision (the git commit or the path source's digest), packages."""
+    s = settings
+    if s["source"] == "pip":
+        package = [s["pip_spec"]]
+    else:
+        package = [f"-e {s['code_dir']}[{s['extra']}]"]
+        package += [f"# source revision {s['revision']}"] if s["revision"] else []
+    return package + list(s["packages"])
 
 
 def omniboxes_host_problems(settings: dict) -> list[str]:
@@ -38,7 +77,36 @@ def omniboxes_host_problems(settings: dict) -> list[str]:
     elif s["source"] == "path" and not os.path.isfile(os.path.join(source, "omniboxes", "__init__.py")):
         problems.append(f"omniboxes_local_path {source} has no omniboxes/ package on the controller; fix: "
                         "point it at the directory that contains omniboxes/")
+    elif s["source"] == "path" and not set(METADATA_FILES) & set(omniboxes_project(source)["files"]):
+        problems.append(f"omniboxes_local_path {source} has no setup.py or pyproject.toml, so its package and "
+                        f"extra '{s['extra']}' cannot be installed; fix: point it at the root of a webgym checkout")
+    elif s["source"] == "pip":
+        match = _REQUIREMENT.match(source)
+        extras = [e.strip() for e in (match.group(2) or "").split(",")] if match else []
+        if s["extra"] not in extras:
+            fixed = (f"{match.group(1)}[{','.join([e for e in extras if e] + [s['extra']])}]{source[match.end():]}"
+                     if match else f"webgym[{s['extra']}] @ ...")
+            problems.append(f"omniboxes_pip_spec {source!r} does not ask for the extra '{s['extra']}', so upstream's "
+                            f"server requirements would not be installed; fix: write it as {fixed!r}")
+    if worker and s["browser"] == "path" and not s["browser_executable"].startswith("/"):
+        problems.append(f"omniboxes_browser is path but omniboxes_browser_executable is "
+                        f"{s['browser_executable'] or 'empty'}; fix: set it to the absolute path of a Chromium on "
+                        "the host (or use omniboxes_browser system)")
+    if "PLAYWRIGHT_BROWSERS_PATH" in s["environment"]:
+        problems.append("omniboxes_environment sets PLAYWRIGHT_BROWSERS_PATH, which gymfleet sets from "
+                        "omniboxes_browsers_path; fix: set omniboxes_browsers_path instead")
     return problems
+
+
+def omniboxes_browser_plan(hosts: list[dict]) -> list[str]:
+    """One line per worker: the browser it will run. hosts: host, worker, browser, executable (the preflight's
+    topology entries)."""
+    lines = []
+    for host in hosts:
+        if host["worker"]:
+            where = f" ({host['executable']})" if host["browser"] in ("system", "path") else ""
+            lines.append(f"host {host['host']}: {BROWSERS[host['browser']]}{where}")
+    return lines
 
 
 def omniboxes_topology_problems(nodes: list[dict], groups: dict, master_group: str, worker_group: str) -> list[str]:
@@ -78,11 +146,13 @@ def omniboxes_topology_problems(nodes: list[dict], groups: dict, master_group: s
 
 
 def omniboxes_services(settings: dict) -> list[dict]:
-    """The services of one host, from its mode: the master (modes master, both); instance servers, the unit that
+    """The services of one host, from its mode: the check of the package (and on a worker of the browser) that the
+    master and instance servers require; the master (modes master, both); instance servers, the unit that
     starts them in batches at boot and the node server (modes worker, both); the registrar (mode worker only:
     upstream's master knows a local node in mode both by its static --nodes URL).
 
-    settings: is_master, is_worker, python, pythonpath, environment, user, work_dir, helper, restart,
+    settings: is_master, is_worker, python, environment, user, work_dir, helper, check, extra, browser,
+    browser_executable, browsers_path, browser_check_timeout, start_timeout, check_state, restart,
     restart_sec, enabled, watch (code and requirements), helper_watch, master_port, master_workers,
     master_redis_host, master_redis_port, node_port, node_workers, redis_port, instance_ports,
     instance_start_timeout, max_parallel, advertise_url, registry_hostname, api_key, registry_ttl,
@@ -91,12 +161,27 @@ def omniboxes_services(settings: dict) -> list[dict]:
     s = settings
     python, helper = s["python"], s["helper"]
     pool_unit = f"redis-server@{s['redis_port']}"
-    environment = {"PYTHONUNBUFFERED": "1", **({"PYTHONPATH": s["pythonpath"]} if s["pythonpath"] else {}),
+    environment = {"PYTHONUNBUFFERED": "1", "PLAYWRIGHT_BROWSERS_PATH": s["browsers_path"],
                    **{str(k): str(v) for k, v in (s.get("environment") or {}).items()}}
     common = {"environment": environment, "user": s["user"], "working_directory": s["work_dir"],
               "restart": s["restart"], "restart_sec": int(s["restart_sec"]), "watch": list(s["watch"])}
     api_key = {"x-api-key": s["api_key"]}
-    services = []
+    browser = s["browser"] if s["is_worker"] else "none"
+    # Run once before the master and the instance servers (Requires=, so they do not start when it fails, at boot
+    # too): the package with its extra and, on a worker, the browser, launched once. As root: it links or
+    # downloads the browser, then launches it as the servers' user.
+    check = {
+        "name": "omniboxes-check",
+        "description": "Check the OmniBoxes package" + (" and launch its browser once" if browser != "none" else ""),
+        "argv": ["/usr/bin/python3", s["check"], "--python", python, "--extra", s["extra"], "--browser", browser,
+                 "--executable", s["browser_executable"] if browser in ("system", "path") else "",
+                 "--browsers-path", s["browsers_path"], "--user", s["user"],
+                 "--timeout", str(s["browser_check_timeout"]), "--install-timeout", str(s["start_timeout"]),
+                 "--state", s["check_state"]],
+        "type": "oneshot", "restart": "no", "enabled": False, "watch": list(s["watch"]),
+        "service_options": {"RemainAfterExit": True, "TimeoutStartSec": int(s["start_timeout"])},
+    }
+    services = [check]
     if s["is_worker"]:
         for port in s["instance_ports"]:
             services.append({
@@ -107,12 +192,15 @@ def omniboxes_services(settings: dict) -> list[dict]:
                 # Restarting or stopping the pool's Redis does the same to the instance servers, which then add
                 # their ports again: the pool is rebuilt from the processes that really run. So does stopping or
                 # restarting omniboxes-instances, their batch starter.
-                "requires": [pool_unit], "part_of": [pool_unit, "omniboxes-instances"], "after": [pool_unit],
-                "ports": [port], "health": {"tcp": f"127.0.0.1:{port}"},
+                "requires": [pool_unit, "omniboxes-check"], "part_of": [pool_unit, "omniboxes-instances"],
+                "after": [pool_unit, "omniboxes-check"],
+                # /info, not the port alone: another program holding the port must not pass for the server.
+                "ports": [port], "health": {"http": f"http://127.0.0.1:{port}/info", "headers": api_key},
                 # Started by omniboxes-instances at boot, a batch at a time; a start counts once the port answers.
                 "enabled": False,
                 "service_options": {
-                    "ExecStartPost": f"/usr/bin/python3 {helper} wait-port {port} --timeout "
+                    # With the server's PID, so a server that dies before it listens fails the start at once.
+                    "ExecStartPost": f"/usr/bin/python3 {helper} wait-port {port} --pid $MAINPID --timeout "
                                      f"{s['instance_start_timeout']}",
                     "TimeoutStartSec": int(s["instance_start_timeout"]) + 10},
             })
@@ -164,8 +252,8 @@ def omniboxes_services(settings: dict) -> list[dict]:
         services.append({
             **common, "name": "omniboxes-master",
             "description": f"OmniBoxes master API on port {s['master_port']}",
-            "argv": argv, "wants": [registry_unit],
-            "after": [registry_unit] + (["omniboxes-node"] if s["is_worker"] else []),
+            "argv": argv, "wants": [registry_unit], "requires": ["omniboxes-check"],
+            "after": [registry_unit, "omniboxes-check"] + (["omniboxes-node"] if s["is_worker"] else []),
             "ports": [int(s["master_port"])], "enabled": bool(s["enabled"]),
             "health": {"tcp": f"127.0.0.1:{s['master_port']}"},
         })
@@ -174,5 +262,6 @@ def omniboxes_services(settings: dict) -> list[dict]:
 
 class FilterModule:
     def filters(self):
-        return {"omniboxes_host_problems": omniboxes_host_problems,
+        return {"omniboxes_host_problems": omniboxes_host_problems, "omniboxes_project": omniboxes_project,
+                "omniboxes_requirements": omniboxes_requirements, "omniboxes_browser_plan": omniboxes_browser_plan,
                 "omniboxes_services": omniboxes_services, "omniboxes_topology_problems": omniboxes_topology_problems}

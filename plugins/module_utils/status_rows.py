@@ -83,12 +83,26 @@ def omniboxes_node(host, row, results, answers) -> dict:
     active = _active(results["units"])
     instances = sum(unit.startswith("omniboxes-instance@") for unit in active)
     up = node is not None and node["capacity"] == row["instances"] and "omniboxes-node.service" in active
+    browser = _browser(results.get("check"))
     detail = (f"capacity {node['capacity']}/{row['instances']}, available {node['available']}, instance units "
-              f"running {instances}" if node else problem) + _stale_note(results["units"])
+              f"running {instances}" if node else problem) + _stale_note(results["units"]) \
+        + (f", browser {browser['description']}" if browser else "")
     return _row(host, row, UP if up else DOWN, detail, {
         "role": "node", "url": row["url"], "capacity": node["capacity"] if node else None,
         "available": node["available"] if node else None, "instances_expected": row["instances"],
-        "instance_units_running": instances})
+        "instance_units_running": instances, "browser": browser})
+
+
+def _browser(result: dict | None) -> dict | None:
+    """What the last omniboxes-check launched (its state file); None when it has not run or launched none."""
+    try:
+        check = json.loads(result["text"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    if check.get("mode", "none") == "none":
+        return None
+    return {"mode": check["mode"], "version": check.get("version"), "target": check.get("target"),
+            "description": f"Chromium {check.get('version')} ({check['mode']})"}
 
 
 def omniboxes_master(host, row, results, answers) -> dict:

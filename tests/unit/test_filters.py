@@ -188,7 +188,8 @@ OMNIBOXES_HOST = {"is_worker": True, "is_master": False, "instances": 2, "worker
                   "advertise_ip": "10.0.0.2", "advertise_url": "http://10.0.0.2:7000", "master_host": "m",
                   "master_redis_host": "10.0.0.1", "master_redis_port": 6380, "behind_firewall": True,
                   "firewall_group": "cluster", "source": "pip",
-                  "sources": {"pip": "omniboxes==1.0", "git": "", "path": ""}}
+                  "sources": {"pip": "webgym[omnibox]==1.0", "git": "", "path": ""}, "extra": "omnibox",
+                  "browser": "system", "browser_executable": "", "environment": {}}
 
 
 def test_omniboxes_host_problems_a_good_worker_and_each_mistake(tmp_path):
@@ -198,12 +199,65 @@ def test_omniboxes_host_problems_a_good_worker_and_each_mistake(tmp_path):
              ({"master_redis_host": "localhost"}, "the registry Redis would be localhost"),
              ({"is_master": True, "behind_firewall": False}, "must sit behind the firewall; fix: keep this host"),
              ({"source": "git"}, "omniboxes_source is git but omniboxes_git_repo is empty"),
-             ({"source": "path", "sources": {"path": str(tmp_path)}}, "has no omniboxes/ package on the controller")]
+             ({"source": "path", "sources": {"path": str(tmp_path)}}, "has no omniboxes/ package on the controller"),
+             ({"sources": {"pip": "webgym==1.0"}}, "does not ask for the extra 'omnibox', so upstream's server "
+                                                   "requirements would not be installed; fix: write it as "
+                                                   "'webgym[omnibox]==1.0'"),
+             ({"sources": {"pip": "webgym[train] @ git+https://example.invalid/w"}},
+              "fix: write it as 'webgym[train,omnibox] @ git+https://example.invalid/w'"),
+             ({"browser": "path"}, "omniboxes_browser is path but omniboxes_browser_executable is empty"),
+             ({"browser": "path", "browser_executable": "chromium"}, "omniboxes_browser_executable is chromium"),
+             ({"environment": {"PLAYWRIGHT_BROWSERS_PATH": "/x"}}, "set omniboxes_browsers_path instead")]
     for change, words in cases:
         problems = omniboxes_host_problems({**OMNIBOXES_HOST, **change})
         assert len(problems) == 1 and words in problems[0] and "fix:" in problems[0], (change, problems)
+    assert omniboxes_host_problems({**OMNIBOXES_HOST, "sources": {"pip": "webgym[train, omnibox]>=1"}}) == []
+    assert omniboxes_host_problems({**OMNIBOXES_HOST, "browser": "path", "browser_executable": "/opt/c/chrome"}) == []
+    # A master alone launches no browser, so its browser settings do not matter.
+    assert omniboxes_host_problems({**OMNIBOXES_HOST, "is_worker": False, "is_master": True, "browser": "path"}) == []
     (tmp_path / "omniboxes").mkdir()
     (tmp_path / "omniboxes" / "__init__.py").write_text("")
-    assert omniboxes_host_problems({**OMNIBOXES_HOST, "source": "path", "sources": {"path": str(tmp_path)}}) == []
+    path_source = {**OMNIBOXES_HOST, "source": "path", "sources": {"path": str(tmp_path)}}
+    problems = omniboxes_host_problems(path_source)
+    assert len(problems) == 1 and "has no setup.py or pyproject.toml" in problems[0], problems
+    (tmp_path / "setup.py").write_text("import setuptools\n")
+    assert omniboxes_host_problems(path_source) == []
+
+
+def test_omniboxes_project_copies_what_pip_builds_from_and_digests_its_metadata(tmp_path):
+    from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_project
+    assert omniboxes_project("", "/opt/src") == {"files": [], "copies": [], "digest": ""}
+    (tmp_path / "omniboxes").mkdir()
+    for name, text in [("setup.py", "setup()\n"), ("README.md", "# w\n"), ("LICENSE.txt", "MIT\n"), ("notes.txt", "")]:
+        (tmp_path / name).write_text(text)
+    project = omniboxes_project(str(tmp_path), "/opt/src")
+    assert project["files"] == ["setup.py", "README.md", "LICENSE.txt"]
+    assert project["copies"][-1] == {"src": f"{tmp_path}/omniboxes", "dest": "/opt/src/omniboxes"}
+    assert {"src": f"{tmp_path}/README.md", "dest": "/opt/src/README.md"} in project["copies"]
+    # Only build metadata counts: a README change does not reinstall, a setup.py change does.
+    (tmp_path / "README.md").write_text("# changed\n")
+    assert omniboxes_project(str(tmp_path), "/opt/src")["digest"] == project["digest"]
+    (tmp_path / "setup.py").write_text("setup(name='x')\n")
+    assert omniboxes_project(str(tmp_path), "/opt/src")["digest"] != project["digest"]
+
+
+def test_omniboxes_requirements_install_the_package_with_its_extra():
+    from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_requirements
+    settings = {"source": "git", "pip_spec": "", "code_dir": "/opt/src", "extra": "omnibox", "revision": "abc123",
+                "packages": ["uvloop==0.21.0"]}
+    assert omniboxes_requirements(settings) == ["-e /opt/src[omnibox]", "# source revision abc123", "uvloop==0.21.0"]
+    assert omniboxes_requirements({**settings, "revision": "", "packages": []}) == ["-e /opt/src[omnibox]"]
+    assert omniboxes_requirements({**settings, "source": "pip", "pip_spec": "webgym[omnibox]==1.0"}) == [
+        "webgym[omnibox]==1.0", "uvloop==0.21.0"]
+
+
+def test_omniboxes_browser_plan_names_each_workers_browser():
+    from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_browser_plan
+    assert omniboxes_browser_plan([
+        {"host": "m", "worker": False, "browser": "system", "executable": "/usr/bin/chromium"},
+        {"host": "a", "worker": True, "browser": "system", "executable": "/usr/bin/chromium"},
+        {"host": "b", "worker": True, "browser": "playwright", "executable": ""},
+    ]) == ["host a: Debian's chromium package (/usr/bin/chromium)",
+           "host b: Playwright's own Chromium (playwright install --with-deps chromium)"]
     # The master's own checks do not apply to a node that is master and worker at once.
     assert omniboxes_host_problems({**OMNIBOXES_HOST, "is_master": True, "advertise_ip": ""}) == []

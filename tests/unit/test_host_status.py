@@ -193,3 +193,22 @@ def test_parameter_server_process_states(active, ended, state):
 def test_an_unknown_judge_is_named():
     with pytest.raises(ValueError, match="no judge 'nope'"):
         status_rows.report(["h"], {"h": {"checks": [_check("nope", {})]}}, {})
+
+
+@pytest.mark.parametrize("check, browser", [
+    ({"text": json.dumps({"mode": "system", "version": "156.0.8078.114", "target": "/usr/bin/chromium"})},
+     "browser Chromium 156.0.8078.114 (system)"),
+    ({"text": json.dumps({"mode": "none", "package": "omniboxes 0.0.0[omnibox]"})}, None),
+    ({"error": "/var/lib/omniboxes/check.json: No such file or directory"}, None),
+])
+def test_an_omniboxes_node_row_names_the_browser_its_check_launched(check, browser):
+    results = {"info": {"status": 200, "json": {"available": 2, "capacity": 2, "in_use": []}},
+               "units": {"units": [{"unit": u, "active_state": "active", "stale": False}
+                                   for u in ("omniboxes-node.service", "omniboxes-instance@9000.service",
+                                             "omniboxes-instance@9001.service")]},
+               "check": check}
+    row = status_rows.omniboxes_node("h", {"component": "omniboxes node :8080", "system": "omniboxes",
+                                           "instances": 2, "url": "http://10.0.0.2:8080"}, results, {})
+    assert row["state"] == "up" and row["detail"].startswith("capacity 2/2, available 2, instance units running 2")
+    assert (browser in row["detail"]) if browser else ("browser" not in row["detail"])
+    assert (row["metrics"]["browser"] or {}).get("version") == ("156.0.8078.114" if browser else None)

@@ -25,7 +25,7 @@ def test_three_nodes():
     }
     values = stack["all"]["vars"]
     assert values["firewall_allowed_cidrs"] == ["172.30.7.1/32"]
-    assert values["omniboxes_local_path"] == "/double" and values["omniboxes_python_packages"] == ["redis>=4,<6"]
+    assert values["omniboxes_local_path"] == "/double" and values["omniboxes_browser"] == "none"
     assert values["parameter_server_topology"]["single"] == {
         "host": "demo-node1", "scheduler_port": 9092, "servers": ["demo-node2"],
         "workers": ["demo-node1", "demo-node3"]}
@@ -40,7 +40,7 @@ def test_one_node_runs_everything_and_has_no_ray_workers():
     assert "ray_worker" not in stack["all"]["children"]
     assert groups(stack)["openenv_worker"] == ["demo-node1"]
     assert stack["all"]["vars"]["omniboxes_local_path"] == "/webgym"
-    assert "omniboxes_python_packages" not in stack["all"]["vars"]
+    assert stack["all"]["vars"]["omniboxes_browser"] == "system"
 
 
 def test_real_omniboxes_must_be_a_webgym_checkout(tmp_path):

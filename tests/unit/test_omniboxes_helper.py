@@ -158,6 +158,21 @@ def test_wait_port(helper_path, node):
     helper = load_helper(helper_path)
     assert helper.main(["wait-port", str(node.port), "--timeout", "1"]) == 0
     assert helper.main(["wait-port", str(free_port()), "--timeout", "0.3"]) == 1
+    # The port's socket is this process's (the stand-in node serves from a thread of it).
+    assert helper.main(["wait-port", str(node.port), "--pid", str(os.getpid()), "--timeout", "1"]) == 0
+
+
+def test_wait_port_with_a_pid_is_not_fooled_by_another_program_and_gives_up_when_the_server_dies(helper_path, node,
+                                                                                               capsys):
+    helper = load_helper(helper_path)
+    server = subprocess.Popen(["sleep", "1"])
+    # Another program (this test process) holds the port: the server is not ready, and it dies within 1 s (a
+    # zombie here, as nobody reaps it yet). The message says it gave up at the death, not at the timeout.
+    assert helper.main(["wait-port", str(node.port), "--pid", str(server.pid), "--timeout", "120"]) == 1
+    out = capsys.readouterr().out
+    assert f"127.0.0.1:{node.port} is held by another process than the server (pid {server.pid}); waiting" in out
+    assert f"the server (pid {server.pid}) exited before it listened on 127.0.0.1:{node.port}" in out
+    server.wait()
 
 
 def test_start_instances_starts_only_inactive_units_in_batches(helper_path, tmp_path, monkeypatch, capsys):

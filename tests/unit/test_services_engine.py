@@ -268,8 +268,11 @@ def test_openenv_services_carry_the_runbooks_environment():
     assert normalize(openenv_services([8000], {**settings, "probe": False})[0])["health"] is None
 
 
-OMNIBOXES = {"python": "/opt/venv/bin/python", "pythonpath": "/opt/src", "environment": {"DISPLAY": ":1"},
+OMNIBOXES = {"python": "/opt/venv/bin/python", "environment": {"DISPLAY": ":1"},
              "user": "omniboxes", "work_dir": "/var/lib/omniboxes/work", "helper": "/usr/local/lib/h.py",
+             "check": "/usr/local/lib/c.py", "check_state": "/var/lib/omniboxes/check.json", "extra": "omnibox",
+             "browser": "system", "browser_executable": "/usr/bin/chromium", "browsers_path": "/opt/browsers",
+             "browser_check_timeout": 60, "start_timeout": 300,
              "restart": "on-failure", "restart_sec": 5, "enabled": True, "watch": ["/opt/src"],
              "helper_watch": ["/usr/local/lib"], "master_port": 7000, "master_workers": 4,
              "master_redis_host": "10.0.0.1", "master_redis_port": 6379, "node_port": 8080, "node_workers": 4,
@@ -279,10 +282,10 @@ OMNIBOXES = {"python": "/opt/venv/bin/python", "pythonpath": "/opt/src", "enviro
 
 
 @pytest.mark.parametrize("master, worker, names", [
-    (True, False, ["omniboxes-master"]),
-    (False, True, ["omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
+    (True, False, ["omniboxes-check", "omniboxes-master"]),
+    (False, True, ["omniboxes-check", "omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
                    "omniboxes-instances", "omniboxes-node", "omniboxes-registrar"]),
-    (True, True, ["omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
+    (True, True, ["omniboxes-check", "omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
                   "omniboxes-instances", "omniboxes-node", "omniboxes-master"]),
 ])
 def test_omniboxes_services_follow_the_mode(master, worker, names):
@@ -291,20 +294,32 @@ def test_omniboxes_services_follow_the_mode(master, worker, names):
     specs = normalize_all(omniboxes_services({**OMNIBOXES, "is_master": master, "is_worker": worker}))
     assert [s["name"] for s in specs] == names
     levels = [[s["name"] for s in level] for level in start_levels(specs)]
+    # The check first; then instance servers, the boot-time starter, the node, then the registrar or the master.
+    assert levels[0] == ["omniboxes-check"]
     if worker:
-        # Instance servers first, then the boot-time starter, the node, then the registrar or the master.
-        assert levels[0] == names[:3] and levels[1] == ["omniboxes-instances"] and levels[2] == ["omniboxes-node"]
-        assert levels[3] == names[5:]
+        assert levels[1] == names[1:4] and levels[2] == ["omniboxes-instances"] and levels[3] == ["omniboxes-node"]
+        assert levels[4] == names[6:]
     by_name = {s["name"]: s for s in specs}
+    check = by_name["omniboxes-check"]
+    # A master alone launches no browser; a worker launches the one it is given, as the servers' user.
+    browser = check["argv"][check["argv"].index("--browser") + 1]
+    assert browser == ("system" if worker else "none")
+    assert check["type"] == "oneshot" and check["user"] is None and check["enabled"] is False
     if master:
         argv = by_name["omniboxes-master"]["argv"]
         assert ("--nodes" in argv) == worker, "mode both names its own node by URL"
+        assert "omniboxes-check" in by_name["omniboxes-master"]["requires"]
     if worker:
         instance = by_name["omniboxes-instance@9001"]
         # Stopping the pool's Redis or the batch starter stops the instance servers too (systemd's PartOf).
         assert instance["part_of"] == ["redis-server@6380", "omniboxes-instances"] and instance["enabled"] is False
         assert "ExecStop" not in by_name["omniboxes-instances"]["service_options"]
-        assert instance["environment"] == {"PYTHONUNBUFFERED": "1", "PYTHONPATH": "/opt/src", "DISPLAY": ":1"}
+        assert instance["environment"] == {"PYTHONUNBUFFERED": "1", "PLAYWRIGHT_BROWSERS_PATH": "/opt/browsers",
+                                           "DISPLAY": ":1"}
+        # The check must pass before an instance server starts, and a server that dies before it listens fails
+        # its start at once (wait-port follows its PID).
+        assert "omniboxes-check" in instance["requires"] and "omniboxes-check" in instance["after"]
+        assert "--pid $MAINPID" in instance["service_options"]["ExecStartPost"]
         assert by_name["omniboxes-node"]["health"]["headers"] == {"x-api-key": "default_key"}
     if worker and not master:
         registrar = by_name["omniboxes-registrar"]

@@ -7,13 +7,14 @@ needs nothing but the system Python.
   register       keep omnibox:nodes:<hostname> in the master's Redis DB 1 while the local node server
                  answers /info; delete it when the node stops answering and when this process stops.
   start-instances  start omniboxes-instance@<port> units that are not active, at most N at a time.
-  wait-port      wait until something accepts connections on a local TCP port.
+  wait-port      wait until something accepts connections on a local TCP port (while a given process lives).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -114,11 +115,52 @@ def port_open(port: int) -> bool:
         return False
 
 
+def listening_sockets(port: int) -> set[str]:
+    """The inodes of the TCP sockets listening on a local port (IPv4 and IPv6), from /proc/net."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[1].rsplit(":", 1)[1] == f"{port:04X}" and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def holds(pid: int, inodes: set[str]) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}
+                   for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead and not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def wait_port(args) -> int:
+    """Ready once the port answers; with --pid, once that process itself listens there (another program holding
+    the port does not count), and failed as soon as that process is gone."""
     deadline = time.monotonic() + args.timeout
+    said = False
     while time.monotonic() < deadline:
+        if args.pid and not alive(args.pid):
+            log(f"the server (pid {args.pid}) exited before it listened on 127.0.0.1:{args.port}")
+            return 1
         if port_open(args.port):
-            return 0
+            if not args.pid or holds(args.pid, listening_sockets(args.port)):
+                return 0
+            if not said:
+                log(f"127.0.0.1:{args.port} is held by another process than the server (pid {args.pid}); waiting")
+                said = True
         time.sleep(0.2)
     log(f"nothing listens on 127.0.0.1:{args.port} after {args.timeout} s")
     return 1
@@ -162,6 +204,7 @@ def main(argv=None) -> int:
 
     wait = commands.add_parser("wait-port", help="wait until a local TCP port accepts connections")
     wait.add_argument("port", type=int)
+    wait.add_argument("--pid", type=int, default=0, help="give up as soon as this process is gone")
     wait.add_argument("--timeout", type=float, default=120)
     wait.set_defaults(func=wait_port)
 

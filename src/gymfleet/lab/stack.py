@@ -54,9 +54,11 @@ def render_stack(hosts: list[tuple[str, str]], omniboxes: Path | None, project: 
     first, others = names[0], names[1:] or names[:1]
     gateway = next(ipaddress.ip_network(f"{hosts[0][1]}/24", strict=False).hosts())
     omniboxes_vars = (
-        {"omniboxes_source": "path", "omniboxes_local_path": str(omniboxes)} if omniboxes else
-        # The named test double of upstream's servers (tests/doubles/omniboxes), which needs only redis-py.
-        {"omniboxes_source": "path", "omniboxes_local_path": str(double), "omniboxes_python_packages": ["redis>=4,<6"]}
+        # A webgym checkout, with Debian's chromium: Playwright's own download cannot reach its servers from here.
+        {"omniboxes_source": "path", "omniboxes_local_path": str(omniboxes), "omniboxes_browser": "system"}
+        if omniboxes else
+        # The named test double of upstream's servers (tests/doubles/omniboxes), which launches no browser.
+        {"omniboxes_source": "path", "omniboxes_local_path": str(double), "omniboxes_browser": "none"}
     )
     stack = {
         "all": {
