@@ -326,8 +326,9 @@ class SystemdRuntime:
                 if state["active_state"] != "active":
                     continue
                 if spec["health"] is None:
-                    # Without a probe, a process that stays up for a moment counts as started.
-                    if time.time() - since >= SETTLE_SECONDS:
+                    # Without a probe, a process that stays up for a moment counts as started; a oneshot that is
+                    # active has already run to its end.
+                    if spec["type"] == "oneshot" or time.time() - since >= SETTLE_SECONDS:
                         del pending[unit]
                     continue
                 answer = probe(spec, self.module.run_command)

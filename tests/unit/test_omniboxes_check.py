@@ -143,3 +143,27 @@ def test_a_package_without_a_browser_passes_and_records_it(tmp_path):
                                    "checked (omniboxes_browser none)")
     recorded = json.loads(state.read_text())
     assert recorded["mode"] == "none" and recorded["package"] == "omniboxes 0.0.0+gymfleet.testdouble[omnibox]"
+
+
+def test_a_browser_is_launched_again_only_when_what_it_depends_on_changed(tmp_path, package, playwright_dir,
+                                                                          monkeypatch):
+    chromium = tmp_path / "chromium"
+    chromium.write_text("#!/bin/sh\n")
+    chromium.chmod(0o755)
+    report = {**GOOD, "package_dir": str(package), "playwright_dir": str(playwright_dir)}
+    launches = []
+    monkeypatch.setattr(check, "inspect", lambda python, extra: dict(report))
+    monkeypatch.setattr(check, "launch", lambda *a: launches.append(a) or {"version": "156.0", "screenshot_bytes": 9})
+    monkeypatch.setattr(check.platform, "machine", lambda: "x86_64")
+    state = tmp_path / "check.json"
+    argv = ["--python", "/opt/venv/bin/python", "--browser", "system", "--executable", str(chromium),
+            "--browsers-path", str(tmp_path / "browsers"), "--state", str(state)]
+    assert check.main(argv) == 0 and len(launches) == 1, "the first run launches"
+    assert check.main(argv) == 0 and len(launches) == 1, "nothing changed: no second launch"
+    assert json.loads(state.read_text())["reused"] is True
+    report["playwright"] = "1.66.0"
+    assert check.main(argv) == 0 and len(launches) == 2, "another Playwright launches again"
+    chromium.write_text("#!/bin/sh\n# upgraded\n")
+    assert check.main(argv) == 0 and len(launches) == 3, "another browser file launches again"
+    state.unlink()
+    assert check.main(argv) == 0 and len(launches) == 4, "no record of a success launches again"

@@ -415,6 +415,23 @@ def test_a_death_while_starting_is_reported_with_the_last_words_that_reach_the_j
     assert module.reads == 2, "read again until systemd's exit line was there, and no more"
 
 
+def test_an_active_oneshot_counts_as_started_at_once():
+    from ansible_collections.gymfleet.cluster.plugins.module_utils.services import Deadline
+
+    class Oneshot(FakeModule):
+        def run_command(self, argv):
+            if argv[:2] == ["systemctl", "start"]:
+                self.states["check.service"] = {"ActiveState": "active", "SubState": "exited", "InvocationID": "new"}
+            return super().run_command(argv)
+
+    module = Oneshot({"check.service": {"ActiveState": "inactive", "InvocationID": "old"}})
+    spec = normalize({**web("check"), "type": "oneshot", "health": None})
+    SystemdRuntime(module, "trial").start([(spec, "start")], Deadline(30), 2)
+    shows = [call for call in module.calls if call[:2] == ["systemctl", "show"]]
+    # The state before the start and one look after it: no settling time, which only a long-running process needs.
+    assert len(shows) == 2, shows
+
+
 def test_installed_writes_and_prunes_but_starts_nothing_and_reports_what_is_stale(tmp_path):
     import shutil
 

@@ -8,13 +8,15 @@ Installed by the gymfleet.cluster.omniboxes role. It asks the servers' Python en
     wheel, so a non-editable install of it cannot drive a page).
 With --browser (a worker), it then puts a Chromium where the installed Playwright looks under
 PLAYWRIGHT_BROWSERS_PATH (Playwright's own download, or a link to a system or given executable) and launches
-it once, as the user the instance servers run as, rendering one page. The result goes to --state (JSON, read
+it once, as the user the instance servers run as, rendering one page; a later run whose package, Playwright
+and browser file are the same as at the last successful launch does not launch it again. The result goes to --state (JSON, read
 by `gymfleet status`) and to the journal as one line; a failure is one line with its fix, and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -187,6 +189,27 @@ def launch(python: str, user: str, browsers_path: str, timeout: float) -> dict:
     return answer
 
 
+def fingerprint(report: dict, args, expected: Path) -> str:
+    """What a launch depends on: the package and Playwright installed, the mode, the user, and the browser's file
+    (its path and, through its size and time, its content)."""
+    target = os.path.realpath(expected)
+    try:
+        stat = os.stat(target)
+        browser = [target, stat.st_size, stat.st_mtime_ns]
+    except OSError:
+        browser = [target]
+    keys = ("distribution", "version", "extras", "missing", "playwright", "package_dir")
+    text = json.dumps([{k: report.get(k) for k in keys}, args.browser, args.user, str(expected), browser])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def last_success(state: str | None) -> dict:
+    try:
+        return json.loads(Path(state).read_text()) if state else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def run(args) -> dict:
     report = inspect(args.python, args.extra)
     result = {"package": check_package(report, args.extra), "mode": args.browser}
@@ -197,19 +220,27 @@ def run(args) -> dict:
         changed = playwright_install(args.python, args.browsers_path, expected, args.install_timeout)
     else:
         changed = place_link(expected, args.executable, args.browsers_path)
+    result.update(playwright=report["playwright"], revision=revision, executable=str(expected),
+                  target=os.path.realpath(expected), changed=changed, fingerprint=fingerprint(report, args, expected))
+    before = last_success(args.state)
+    if not changed and before.get("fingerprint") == result["fingerprint"] and before.get("version"):
+        # The same browser launched for the same package and Playwright before (each restart runs this): once
+        # is enough, and every launch costs a Chromium and a Playwright driver on the host.
+        return {**result, "version": before["version"], "launch_seconds": before.get("launch_seconds"),
+                "launched_at": before.get("launched_at"), "reused": True}
     started = time.monotonic()
     answer = launch(args.python, args.user, args.browsers_path, args.timeout)
-    result.update(playwright=report["playwright"], revision=revision, executable=str(expected),
-                  target=os.path.realpath(expected), changed=changed, version=answer["version"],
-                  launch_seconds=round(time.monotonic() - started, 2))
-    return result
+    return {**result, "version": answer["version"], "launch_seconds": round(time.monotonic() - started, 2),
+            "launched_at": time.time(), "reused": False}
 
 
 def summary(result: dict) -> str:
     if result["mode"] == "none":
         return f"package {result['package']}; no browser checked (omniboxes_browser none)"
+    launched = (f"launched at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(result['launched_at']))}, nothing "
+                "changed since" if result["reused"] else f"launched in {result['launch_seconds']} s")
     return (f"Chromium {result['version']} ({result['mode']}: {result['target']}) at {result['executable']} for "
-            f"Playwright {result['playwright']}, launched in {result['launch_seconds']} s; package {result['package']}")
+            f"Playwright {result['playwright']}, {launched}; package {result['package']}")
 
 
 def main(argv=None) -> int:
