@@ -11,7 +11,16 @@ Servers and workers are a count (all on the group's host) or a list of hosts, on
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+
+# The keys of each part of a topology: any other is a misspelling, which would otherwise be ignored.
+TOPOLOGY_KEYS = ("mode", "python", "worker_program", "verbose", "interface", "central", "parties", "single",
+                 "host_addresses")
+CENTRAL_KEYS = ("host", "address", "global_address", "global_scheduler_port", "scheduler_port", "global_servers",
+                "workers")
+PARTY_KEYS = ("name", "host", "address", "scheduler_port", "servers", "workers")
+SINGLE_KEYS = ("host", "address", "scheduler_port", "servers", "workers")
 
 
 def _scheduler_program(topology: dict) -> str:
@@ -73,9 +82,27 @@ def _schedulers(topology: dict) -> list[dict]:
         for p in parties]
 
 
+def _unknown_keys(where: str, part, known: tuple) -> list[str]:
+    if not isinstance(part, dict):
+        return []
+    problems = []
+    for key in sorted(set(part) - set(known), key=str):
+        near = difflib.get_close_matches(str(key), known, n=1)
+        fix = f"write {near[0]}" if near else f"remove it (known keys: {', '.join(known)})"
+        problems.append(f"{where} has an unknown key {key!r}, which would be ignored; fix: {fix}")
+    return problems
+
+
 def geomx_topology_problems(topology: dict) -> list[str]:
     """One sentence per inconsistency, each with its fix; empty when the topology is sound."""
-    problems = []
+    problems = _unknown_keys("the topology", topology, TOPOLOGY_KEYS) \
+        + _unknown_keys("the single-tier cluster", topology.get("single"), SINGLE_KEYS) \
+        + _unknown_keys("the central party", topology.get("central"), CENTRAL_KEYS) \
+        + [p for i, party in enumerate(topology.get("parties") or [])
+           for p in _unknown_keys(f"party {party.get('name', i) if isinstance(party, dict) else i}", party,
+                                  PARTY_KEYS)]
+    if problems:
+        return problems
     if topology.get("mode", "geomx") == "single":
         single = topology.get("single") or {}
         for key, default in (("servers", 1), ("workers", 0)):
@@ -97,6 +124,12 @@ def geomx_topology_problems(topology: dict) -> list[str]:
         for key, default in (("workers", 0), ("servers", 1)):
             if not _placements(party.get(key, default), "-"):
                 problems.append(f"party {party.get('name')} has no {key[:-1]}; fix: give it at least one")
+        servers = len(_placements(party.get("servers", 1), "-"))
+        if servers > 1:
+            # ps-lite's postoffice.cc: CHECK_EQ(num_servers_, 1), "load balance at the first layer is not supported".
+            problems.append(f"party {party.get('name')} has {servers} local servers, but GeoMX runs exactly one per "
+                            "party (ps-lite refuses more at start: load balance at the first layer is not supported); "
+                            "fix: set its servers to 1")
     return problems + _scheduler_problems(topology)
 
 

@@ -259,9 +259,18 @@ def geomx_inventory(tmp_path, bridges, parameter_servers, group_vars=None, host_
         ([], [NODE1, NODE2], {"parameter_server_topology": {"central": {"host": NODE1}, "parties": [
             {"name": "A", "host": NODE2, "scheduler_port": 9094, "workers": 0}]}}, {},
          ["parameter_server_topology: party A has no worker; fix: give it at least one"]),
+        ([], [NODE1, NODE2], {"parameter_server_topology": {"central": {"host": NODE1}, "parties": [
+            {"name": "A", "host": NODE2, "scheduler_port": 9094, "servers": 2, "workers": 1}]}}, {},
+         ["parameter_server_topology: party A has 2 local servers, but GeoMX runs exactly one per party",
+          "fix: set its servers to 1"]),
+        ([], [NODE1, NODE2], {"parameter_server_topology": {"mode": "single", "single": {
+             "host": NODE1, "servers": [NODE1], "worker": [NODE2]}}}, {},
+         ["parameter_server_topology: the single-tier cluster has an unknown key 'worker', which would be ignored; "
+          "fix: write workers"]),
     ],
     ids=["overlapping-bridges", "bridge-outside-supernet", "snat-outside-supernet", "host-not-in-group",
-         "scheduler-at-another-host", "loopback-scheduler", "party-without-workers"],
+         "scheduler-at-another-host", "loopback-scheduler", "party-without-workers", "party-with-two-servers",
+         "misspelled-key"],
 )
 def test_bad_geomx_inventories_fail_preflight(lab, tmp_path, bridges, parameter_servers, group_vars, host_vars,
                                               expected):

@@ -157,6 +157,29 @@ def test_a_sound_topology_has_no_problem():
     assert geomx_topology_problems(PSEUDO) == []
 
 
+@pytest.mark.parametrize("topology, problem", [
+    ({**PSEUDO, "parties": [{**PSEUDO["parties"][0], "servers": 2}, PSEUDO["parties"][1]]},
+     "party A has 2 local servers, but GeoMX runs exactly one per party (ps-lite refuses more at start: load balance "
+     "at the first layer is not supported); fix: set its servers to 1"),
+    ({**MULTI, "parties": [{**MULTI["parties"][0], "servers": ["host-b", "host-b"]}, MULTI["parties"][1]]},
+     "party A has 2 local servers"),
+    ({**PSEUDO, "parties": [{**PSEUDO["parties"][0], "worker": 2}, PSEUDO["parties"][1]]},
+     "party A has an unknown key 'worker', which would be ignored; fix: write workers"),
+    ({**PSEUDO, "central": {**PSEUDO["central"], "global_server": 1}},
+     "the central party has an unknown key 'global_server', which would be ignored; fix: write global_servers"),
+    ({**PSEUDO, "partys": []}, "the topology has an unknown key 'partys', which would be ignored; fix: write parties"),
+    ({"mode": "single", "single": {"servers": 1, "workers": 1, "colour": "x"}},
+     "the single-tier cluster has an unknown key 'colour', which would be ignored; fix: remove it (known keys: host,"),
+])
+def test_what_geomx_refuses_at_start_and_misspelled_keys_are_problems(topology, problem):
+    problems = geomx_topology_problems(topology)
+    assert len(problems) == 1 and problem in problems[0], problems
+
+
+def test_many_servers_are_fine_in_one_tier():
+    assert geomx_topology_problems({"mode": "single", "single": {"servers": 2, "workers": 2}}) == []
+
+
 def test_addresses_come_from_the_inventory_unless_given():
     addresses = {"host-a": ["10.1.1.34", "172.17.34.0/24"], "host-b": ["10.1.1.29"], "host-c": ["10.1.1.33"]}
     topology = {"central": {"host": "host-a", "global_servers": 1},
