@@ -9,8 +9,9 @@ Installed by the gymfleet.cluster.omniboxes role. It asks the servers' Python en
 With --browser (a worker), it then puts a Chromium where the installed Playwright looks under
 PLAYWRIGHT_BROWSERS_PATH (Playwright's own download, or a link to a system or given executable) and launches
 it once, as the user the instance servers run as, rendering one page; a later run whose package, Playwright
-and browser file are the same as at the last successful launch does not launch it again. The result goes to --state (JSON, read
-by `gymfleet status`) and to the journal as one line; a failure is one line with its fix, and exit status 1.
+and browser file are the same as at the last successful launch does not launch it again. The result goes to
+--state (JSON, read by `gymfleet status`) and to the journal as one line; a failure is one line with its fix,
+and exit status 1.
 """
 
 from __future__ import annotations
