@@ -131,9 +131,9 @@ def listening_sockets(port: int) -> set[str]:
 
 
 def holds(pid: int, inodes: set[str]) -> bool:
+    sockets = {f"socket:[{inode}]" for inode in inodes}
     try:
-        return any(os.readlink(f"/proc/{pid}/fd/{fd}") in {f"socket:[{i}]" for i in inodes}
-                   for fd in os.listdir(f"/proc/{pid}/fd"))
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") in sockets for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
 
