@@ -285,18 +285,40 @@ class SystemdRuntime:
         return enable + disable
 
     def start(self, actions: list[tuple[dict, str]], deadline: Deadline, parallel: int) -> None:
-        """Start or restart services in order (levels by `after`), `parallel` at a time, each waited for
-        until it is active and its probe answers. The first one that dies or times out fails the call."""
+        """Start or restart services, each as soon as the ones it comes after (`after`, among these) are up, at
+        most `parallel` at a time, each waited for until it is active and its probe answers. A slow service holds
+        up only what comes after it, not the others of its level. The first one that dies or times out fails the
+        call."""
         wanted = {unit_name(spec): action for spec, action in actions}
-        specs = [spec for spec, _ in actions]
-        for level in start_levels(specs):
-            for first in range(0, len(level), max(1, parallel)):
-                batch = level[first:first + max(1, parallel)]
-                self._start_batch(batch, wanted, deadline)
+        by_unit = {unit_name(spec): spec for spec, _ in actions}
+        names = {spec["name"]: unit for unit, spec in by_unit.items()}
+        waits_for = {unit: {names[dep.removesuffix(".service")] for dep in spec["after"]
+                            if dep.removesuffix(".service") in names}
+                     for unit, spec in by_unit.items()}
+        queue = [unit_name(spec) for level in start_levels(list(by_unit.values())) for spec in level]
+        done: set[str] = set()
+        starting: dict[str, dict] = {}
+        while queue or starting:
+            room = max(1, parallel) - len(starting)
+            ready = [unit for unit in queue if waits_for[unit] <= done][:max(0, room)]
+            if ready:
+                starting.update(self._launch(ready, wanted))
+                queue = [unit for unit in queue if unit not in ready]
+            finished = self._settle(starting, by_unit)
+            done |= finished
+            for unit in finished:
+                del starting[unit]
+            if starting and deadline.passed():
+                unit = next(iter(starting))
+                launch = starting[unit]
+                self._fail(unit, self.show([unit])[unit], launch["since"],
+                           f"not healthy in time ({launch['probe'] or 'its process is not up yet'})")
+            if starting and not finished:
+                time.sleep(POLL_SECONDS)
 
-    def _start_batch(self, batch: list[dict], wanted: dict, deadline: Deadline) -> None:
+    def _launch(self, units: list[str], wanted: dict) -> dict[str, dict]:
+        """Ask systemd to start or restart units without waiting for the jobs; what each start must be told by."""
         since = time.time()
-        units = [unit_name(s) for s in batch]
         before = self.show(units)
         # A unit to start that already runs was pulled in by another one started before it (Wants=): nothing
         # to ask, and no new run to wait for. Every other one must show a run that began after the request.
@@ -307,40 +329,39 @@ class SystemdRuntime:
                 # Without waiting for the jobs: a start job of a service that keeps dying waits through every
                 # automatic restart, so the death would only show at the timeout.
                 self._run(["systemctl", verb, "--no-block", "--", *chosen])
-        pending = {unit_name(s): s for s in batch}
-        floor = {unit: before[unit]["restarts"] for unit in units}
-        last_probe: dict[str, str] = {}
-        while pending:
-            states = self.show(list(pending))
-            for unit, spec in list(pending.items()):
-                state = states[unit]
-                if unit not in already and state["invocation"] == before[unit]["invocation"]:
-                    continue  # the job has not begun (it may wait for a dependency): the old run still shows
-                # NRestarts goes back to 0 on a start from inactive but not on one from auto-restart: count
-                # from the lowest value seen since the request.
-                floor[unit] = min(floor[unit], state["restarts"])
-                restarts = state["restarts"] - floor[unit]
-                if state["active_state"] in ("failed", "inactive") or restarts > spec["tolerated_restarts"] \
-                        or (state["sub_state"] == "auto-restart" and not spec["tolerated_restarts"]):
-                    self._fail(unit, state, since, "died while starting", died=True)
-                if state["active_state"] != "active":
-                    continue
-                if spec["health"] is None:
-                    # Without a probe, a process that stays up for a moment counts as started; a oneshot that is
-                    # active has already run to its end.
-                    if spec["type"] == "oneshot" or time.time() - since >= SETTLE_SECONDS:
-                        del pending[unit]
-                    continue
-                answer = probe(spec, self.module.run_command)
-                last_probe[unit] = answer["detail"]
-                if answer["ok"]:
-                    del pending[unit]
-            if pending and deadline.passed():
-                unit = next(iter(pending))
-                self._fail(unit, states[unit], since,
-                           f"not healthy in time ({last_probe.get(unit, 'its process is not up yet')})")
-            if pending:
-                time.sleep(POLL_SECONDS)
+        return {unit: {"since": since, "invocation": before[unit]["invocation"], "already": unit in already,
+                       "floor": before[unit]["restarts"], "probe": ""} for unit in units}
+
+    def _settle(self, starting: dict[str, dict], by_unit: dict[str, dict]) -> set[str]:
+        """The units among those starting that are up now; fails the call on the first that died."""
+        if not starting:
+            return set()
+        states = self.show(list(starting))
+        up = set()
+        for unit, launch in starting.items():
+            spec, state = by_unit[unit], states[unit]
+            if not launch["already"] and state["invocation"] == launch["invocation"]:
+                continue  # the job has not begun (it may wait for a dependency): the old run still shows
+            # NRestarts goes back to 0 on a start from inactive but not on one from auto-restart: count from the
+            # lowest value seen since the request.
+            launch["floor"] = min(launch["floor"], state["restarts"])
+            restarts = state["restarts"] - launch["floor"]
+            if state["active_state"] in ("failed", "inactive") or restarts > spec["tolerated_restarts"] \
+                    or (state["sub_state"] == "auto-restart" and not spec["tolerated_restarts"]):
+                self._fail(unit, state, launch["since"], "died while starting", died=True)
+            if state["active_state"] != "active":
+                continue
+            if spec["health"] is None:
+                # Without a probe, a process that stays up for a moment counts as started; a oneshot that is
+                # active has already run to its end.
+                if spec["type"] == "oneshot" or time.time() - launch["since"] >= SETTLE_SECONDS:
+                    up.add(unit)
+                continue
+            answer = probe(spec, self.module.run_command)
+            launch["probe"] = answer["detail"]
+            if answer["ok"]:
+                up.add(unit)
+        return up
 
     def _fail(self, unit: str, state: dict, since: float, what: str, died: bool = False) -> None:
         lines = self.journal(unit, since)
@@ -372,14 +393,14 @@ class SystemdRuntime:
         return [u for u in names if u in running or u in enabled or u in failed]
 
     def stop(self, levels: list[list[str]]) -> list[str]:
-        """Stop the units that run, a level at a time in the order given (the caller reverses start order)."""
+        """Stop the units that run, listed in reverse start order, in one systemd transaction: every `after` of a
+        declaration is an After= of its unit, so systemd stops them in the reverse of their start order by itself,
+        and units that do not wait for each other stop at the same time."""
         states = self.show([unit for level in levels for unit in level])
-        stopped = []
-        for level in levels:
-            running = [u for u in level if states[u]["active_state"] in ("active", "activating", "reloading")]
-            if running and not self.module.check_mode:
-                self._run(["systemctl", "stop", "--", *running])
-                # A stop that was asked for is no failure, whatever status the program ends with on SIGTERM.
-                self._run(["systemctl", "reset-failed", "--", *running], check=False)
-            stopped += running
-        return stopped
+        running = [u for level in levels for u in level
+                   if states[u]["active_state"] in ("active", "activating", "reloading")]
+        if running and not self.module.check_mode:
+            self._run(["systemctl", "stop", "--", *running])
+            # A stop that was asked for is no failure, whatever status the program ends with on SIGTERM.
+            self._run(["systemctl", "reset-failed", "--", *running], check=False)
+        return running

@@ -171,12 +171,16 @@ def test_staleness_is_read_from_the_record_of_the_current_run(monkeypatch, tmp_p
     assert not runtime.is_stale("web.service", {"active_state": "inactive", "invocation": ""}, "x"), "it starts"
 
 
-def test_stop_goes_level_by_level_and_skips_what_does_not_run():
+def test_stop_is_one_transaction_in_reverse_start_order_and_skips_what_does_not_run():
     module = FakeModule({"a.service": {"ActiveState": "active"}, "c.service": {"ActiveState": "activating"}})
     stopped = SystemdRuntime(module, "trial").stop([["a.service", "b.service"], ["c.service"]])
     assert stopped == ["a.service", "c.service"]
-    stops = [call for call in module.calls if call[:2] == ["systemctl", "stop"]]
-    assert stops == [["systemctl", "stop", "--", "a.service"], ["systemctl", "stop", "--", "c.service"]]
+    acts = [call for call in module.calls if call[:2] != ["systemctl", "show"]]
+    assert acts == [["systemctl", "stop", "--", "a.service", "c.service"],
+                    ["systemctl", "reset-failed", "--", "a.service", "c.service"]]
+    idle = FakeModule({"a.service": {"ActiveState": "inactive"}})
+    assert SystemdRuntime(idle, "trial").stop([["a.service"]]) == []
+    assert [call[:2] for call in idle.calls] == [["systemctl", "show"]], "nothing runs, nothing asked"
 
 
 def test_displaced_units_are_stopped_disabled_and_reset_but_never_removed():
@@ -294,11 +298,15 @@ def test_omniboxes_services_follow_the_mode(master, worker, names):
     specs = normalize_all(omniboxes_services({**OMNIBOXES, "is_master": master, "is_worker": worker}))
     assert [s["name"] for s in specs] == names
     levels = [[s["name"] for s in level] for level in start_levels(specs)]
-    # The check first; then instance servers, the boot-time starter, the node, then the registrar or the master.
+    # The check first; then instance servers and, beside them, the master (its start overlaps the nodes', and its
+    # first read of the registry comes after theirs); the boot-time starter, the node, then the registrar.
     assert levels[0] == ["omniboxes-check"]
     if worker:
-        assert levels[1] == names[1:4] and levels[2] == ["omniboxes-instances"] and levels[3] == ["omniboxes-node"]
-        assert levels[4] == names[6:]
+        assert levels[1] == names[1:4] + (["omniboxes-master"] if master else [])
+        assert levels[2] == ["omniboxes-instances"] and levels[3] == ["omniboxes-node"]
+        assert levels[4:] == ([] if master else [["omniboxes-registrar"]])
+    else:
+        assert levels[1] == ["omniboxes-master"]
     by_name = {s["name"]: s for s in specs}
     check = by_name["omniboxes-check"]
     # A master alone launches no browser; a worker launches the one it is given, as the servers' user.
@@ -463,3 +471,57 @@ def test_services_started_looks_at_every_hosts_result():
     assert services_started([quiet, {**quiet, "restarted": ["ray-worker.service"]}]) is True
     assert services_started([{}, {**quiet, "started": ["omniboxes-node.service"]}]) is True
     assert services_started([]) is False
+
+
+def test_a_slow_service_holds_up_only_what_comes_after_it():
+    from ansible_collections.gymfleet.cluster.plugins.module_utils.services import Deadline
+
+    class Timed(FakeModule):
+        """A unit becomes active (new run) when started; `slow.service` only after several looks."""
+
+        def __init__(self):
+            super().__init__({u: {"InvocationID": "old"} for u in ("slow.service", "fast.service", "next.service")})
+            self.looks = 0
+            self.slow_up_at_start = {}
+
+        def run_command(self, argv):
+            if argv[:2] == ["systemctl", "start"]:
+                for unit in argv[argv.index("--") + 1:]:
+                    self.slow_up_at_start[unit] = self.states["slow.service"].get("ActiveState") == "active"
+                    if unit != "slow.service":
+                        self.states[unit] = {"ActiveState": "active", "SubState": "exited", "InvocationID": "new"}
+            if argv[:2] == ["systemctl", "show"] and "slow.service" in argv:
+                self.looks += 1
+                if self.looks == 6:
+                    self.states["slow.service"] = {"ActiveState": "active", "SubState": "exited", "InvocationID": "n"}
+            return super().run_command(argv)
+
+    def oneshot(name, after=()):
+        return normalize({**web(name), "type": "oneshot", "health": None, "after": list(after)})
+
+    module = Timed()
+    actions = [(oneshot("slow"), "start"), (oneshot("fast"), "start"), (oneshot("next", ["fast"]), "start"),
+               (oneshot("last", ["slow"]), "start")]
+    SystemdRuntime(module, "trial").start(actions, Deadline(30), 4)
+    starts = [call[call.index("--") + 1:] for call in module.calls if call[:2] == ["systemctl", "start"]]
+    # `next` waits for `fast` only: it starts while `slow` is still coming up; `last` only once `slow` is up.
+    assert starts == [["slow.service", "fast.service"], ["next.service"], ["last.service"]]
+    assert module.slow_up_at_start == {"slow.service": False, "fast.service": False, "next.service": False,
+                                       "last.service": True}
+
+
+def test_parallel_bounds_how_many_start_at_once():
+    from ansible_collections.gymfleet.cluster.plugins.module_utils.services import Deadline
+
+    class Instant(FakeModule):
+        def run_command(self, argv):
+            if argv[:2] == ["systemctl", "start"]:
+                for unit in argv[argv.index("--") + 1:]:
+                    self.states[unit] = {"ActiveState": "active", "SubState": "exited", "InvocationID": "new"}
+            return super().run_command(argv)
+
+    module = Instant({f"i{n}.service": {"InvocationID": "old"} for n in range(5)})
+    specs = [normalize({**web(f"i{n}"), "type": "oneshot", "health": None}) for n in range(5)]
+    SystemdRuntime(module, "trial").start([(spec, "start") for spec in specs], Deadline(30), 2)
+    starts = [call[call.index("--") + 1:] for call in module.calls if call[:2] == ["systemctl", "start"]]
+    assert starts == [["i0.service", "i1.service"], ["i2.service", "i3.service"], ["i4.service"]]
