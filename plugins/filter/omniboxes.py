@@ -230,7 +230,7 @@ def omniboxes_services(settings: dict) -> list[dict]:
     if s["is_worker"] and not s["is_master"]:
         services.append({
             "name": "omniboxes-registrar",
-            "description": "Register this OmniBoxes node in the master's registry while it answers /info",
+            "description": "Register this OmniBoxes node in the master's registry while it starts or answers /info",
             "argv": ["/usr/bin/python3", helper, "register", "--node-url", f"http://127.0.0.1:{s['node_port']}",
                      "--advertise-url", s["advertise_url"], "--hostname", s["registry_hostname"],
                      "--redis-host", s["master_redis_host"], "--redis-port", str(s["master_redis_port"]),
@@ -253,7 +253,11 @@ def omniboxes_services(settings: dict) -> list[dict]:
             **common, "name": "omniboxes-master",
             "description": f"OmniBoxes master API on port {s['master_port']}",
             "argv": argv, "wants": [registry_unit], "requires": ["omniboxes-check"],
-            "after": [registry_unit, "omniboxes-check"] + (["omniboxes-node"] if s["is_worker"] else []),
+            # Beside the instance servers, not after the node: upstream's master reads the registry once it has
+            # started and every 10 s after, and asks a node found there for /info only at its next turn, 10 s
+            # later. Its own start then overlaps the nodes' (CPU-bound, many seconds on a busy host) and its
+            # first reads find the workers, whose registrars register them as soon as their node servers start.
+            "after": [registry_unit, "omniboxes-check"],
             "ports": [int(s["master_port"])], "enabled": bool(s["enabled"]),
             "health": {"tcp": f"127.0.0.1:{s['master_port']}"},
         })

@@ -53,6 +53,11 @@ EXAMPLES = r"""
 - name: Empty the pool before the instance servers start again
   gymfleet.cluster.omniboxes_pool:
     state: reset
+  register: pool
+
+- name: Say what it held
+  ansible.builtin.debug:
+    msg: "flushed available={{ pool.before.available }} in_use={{ pool.before.in_use }}"
 """
 
 RETURN = r"""
@@ -85,6 +90,20 @@ unexpected:
   returned: when O(expected_ports) is given
   type: list
   elements: int
+before:
+  description: The pool before the reset (what it deleted), so that one call both empties it and says what it held.
+  returned: when O(state=reset)
+  type: dict
+  contains:
+    available:
+      description: Free instance ports before the reset, sorted.
+      type: list
+      elements: int
+    in_use:
+      description: Leases before the reset, sorted.
+      type: list
+      elements: str
+  sample: {available: [9000, 9001], in_use: ["a1b2:9002"]}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -120,7 +139,7 @@ def run(module: AnsibleModule) -> dict:
             if expected:
                 client.command("SADD", "available", *expected)
         after = target if module.check_mode else pool_state(client, expected)
-    result = {"changed": changed, **after}
+    result = {"changed": changed, **after, "before": {"available": before["available"], "in_use": before["in_use"]}}
     if changed:
         result["diff"] = {"before": _describe(before), "after": _describe(after)}
     return result

@@ -101,6 +101,8 @@ def test_pool_reset_fills_expected_ports_and_keeps_other_keys(redis, redis_port)
     assert done["changed"] is True
     assert (done["available"], done["in_use"], done["missing"], done["unexpected"]) == ([9000, 9001, 9002], [], [], [])
     assert "in_use: ['uuid-a:9001']" in done["diff"]["before"]
+    assert done["before"] == {"available": [9000, 9007], "in_use": ["uuid-a:9001"]}
+    assert checked["before"] == done["before"]
     assert redis[0].command("GET", "unrelated") == "keep me"
     assert pool(redis_port, state="reset", expected_ports=[9000, 9001, 9002])["changed"] is False
 

@@ -5,7 +5,8 @@ Installed by the gymfleet.cluster.omniboxes role beside resp.py (the collection'
 needs nothing but the system Python.
 
   register       keep omnibox:nodes:<hostname> in the master's Redis DB 1 while the local node server
-                 answers /info; delete it when the node stops answering and when this process stops.
+                 answers /info, and while it starts (as upstream's launcher does) until it first answers or
+                 --start-grace ends; delete it when the node stops answering and when this process stops.
   start-instances  start omniboxes-instance@<port> units that are not active, at most N at a time.
   wait-port      wait until something accepts connections on a local TCP port (while a given process lives).
 """
@@ -54,6 +55,8 @@ class Registrar:
         self.key = REGISTRY_PREFIX + args.hostname
         self.stopping = threading.Event()
         self.registered = False
+        self.answered = False
+        self.started = time.monotonic()
 
     def _redis(self) -> RespClient:
         # No password: upstream's master reads the registry without one, so it sits behind the firewall instead.
@@ -72,10 +75,20 @@ class Registrar:
         with self._redis() as client:
             client.command("DEL", self.key)
 
+    def _up(self) -> bool:
+        """Whether the node counts as up: it answers /info or, until it first has, it has just started (the
+        registrar starts right after it). Upstream's launcher registers a node a second after it starts it, and
+        upstream's master reads the registry when it starts and asks each node's /info only 10 s later, so a
+        master that starts meanwhile finds the node in its first read and judges it once it answers."""
+        if node_answers(self.args.node_url, self.args.api_key, self.args.check_seconds):
+            self.answered = True
+            return True
+        return not self.answered and time.monotonic() - self.started < self.args.start_grace
+
     def run(self) -> int:
         last_refresh = 0.0
         while not self.stopping.is_set():
-            healthy = node_answers(self.args.node_url, self.args.api_key, self.args.check_seconds)
+            healthy = self._up()
             try:
                 if healthy:
                     due = time.monotonic() - last_refresh >= self.args.heartbeat_seconds
@@ -194,6 +207,8 @@ def main(argv=None) -> int:
     reg.add_argument("--ttl", type=int, default=120)
     reg.add_argument("--heartbeat-seconds", type=float, default=30)
     reg.add_argument("--check-seconds", type=float, default=2)
+    reg.add_argument("--start-grace", type=float, default=60,
+                     help="seconds a node that has not answered yet stays registered after this process starts")
     reg.set_defaults(func=register)
 
     start = commands.add_parser("start-instances", help="start inactive instance units in bounded batches")
