@@ -46,13 +46,25 @@ def _key_dir(lab: str) -> Path:
 
 def _positive_int(text: str) -> int:
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return number
+
+
+def _version() -> str:
+    from ansible.release import __version__ as ansible_core
+
+    from gymfleet import __version__
+
+    return f"gymfleet {__version__} (ansible-core {ansible_core}, Python {sys.version.split()[0]})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gymfleet", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     lab = commands.add_parser("lab", help="local lab hosts: Debian containers running systemd")
     lab_cmds = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)
@@ -98,8 +110,8 @@ def _playbook_options(parser: argparse.ArgumentParser, status: bool) -> None:
     parser.add_argument("--limit", metavar="PATTERN", help="only these hosts or groups")
     parser.add_argument("--tags", metavar="T", action="append", default=[],
                         help="only tasks with these tags (comma-separated or repeated)")
-    parser.add_argument("-e", "--extra-vars", metavar="KEY=VALUE", action="append", default=[],
-                        help="set a variable (VALUE as JSON when it parses, else text), or @FILE")
+    parser.add_argument("-e", "--extra-vars", metavar="VARS", action="append", default=[],
+                        help="as ansible-playbook: KEY=VALUE pairs (text), a YAML or JSON mapping, or @FILE")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     if status:

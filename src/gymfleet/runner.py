@@ -67,30 +67,47 @@ def playbook_path(root: Path, name: str) -> Path:
     return path
 
 
-def parse_extravars(pairs: list[str]) -> dict:
-    """-e KEY=VALUE (VALUE parsed as JSON when it is JSON, else kept as text), or -e @file.json|yml."""
+def parse_extravars(options: list[str]) -> dict:
+    """Each -e as ansible-playbook reads it: @FILE (YAML or JSON), a YAML or JSON mapping when it starts with { or [,
+    else KEY=VALUE pairs (several in one -e, quoted as in a shell, every VALUE kept as text); later ones win."""
     import yaml
+    from ansible.errors import AnsibleError
+    from ansible.parsing.splitter import parse_kv
 
     extravars: dict = {}
-    for pair in pairs:
-        if pair.startswith("@"):
-            path = Path(pair[1:])
-            try:
-                loaded = yaml.safe_load(path.read_text())
-            except (OSError, yaml.YAMLError) as exc:
-                raise GymfleetError(f"-e {pair}: cannot read it ({exc.__class__.__name__}); fix: name a YAML or "
-                                    "JSON file of variables") from None
-            if not isinstance(loaded, dict):
-                raise GymfleetError(f"-e {pair}: the file must hold a mapping of variables")
-            extravars.update(loaded)
+    for option in options:
+        if not option:
             continue
-        key, sep, value = pair.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise GymfleetError(f"-e {pair!r}: expected KEY=VALUE with a variable name as KEY, or @FILE")
-        try:
-            extravars[key] = json.loads(value)
-        except ValueError:
-            extravars[key] = value
+        if option.startswith("@"):
+            try:
+                data = yaml.safe_load(Path(option[1:]).read_text())
+            except (OSError, yaml.YAMLError) as exc:
+                raise GymfleetError(f"-e {option}: cannot read it ({exc.__class__.__name__}); fix: name a YAML or "
+                                    "JSON file of variables") from None
+            if not isinstance(data, dict):
+                raise GymfleetError(f"-e {option}: the file must hold a mapping of variables")
+        elif option[0] in "/.":
+            raise GymfleetError(f"-e {option}: a file of variables; fix: write -e @{option}")
+        elif option[0] in "[{":
+            try:
+                data = yaml.safe_load(option)
+            except yaml.YAMLError as exc:
+                raise GymfleetError(f"-e {option!r}: not valid YAML or JSON ({exc.__class__.__name__}); fix: quote it "
+                                    "for the shell, or use KEY=VALUE") from None
+            if not isinstance(data, dict):
+                raise GymfleetError(f"-e {option!r}: a list is not a set of variables; fix: give a mapping, such as "
+                                    "'{\"name\": [1, 2]}'")
+        else:
+            try:
+                data = parse_kv(option)
+            except AnsibleError as exc:
+                raise GymfleetError(f"-e {option!r}: {exc.message}; fix: write KEY=VALUE pairs") from None
+            loose = data.pop("_raw_params", None)
+            bad = [key for key in data if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key)]
+            if loose or bad or not data:
+                raise GymfleetError(f"-e {option!r}: expected KEY=VALUE pairs with variable names as keys, a YAML or "
+                                    "JSON mapping, or @FILE")
+        extravars.update(data)
     return extravars
 
 
@@ -292,11 +309,14 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
         listed = _list_tasks(root, playbook, inventory, request.limit)
         known_tags = set().union(*listed)
         unknown = [tag for tag in request.tags if tag not in known_tags | SPECIAL_TAGS]
+        # Tags the CLI itself skips (status' own verdict) are no choice of the user's.
+        usable = sorted(known_tags - SPECIAL_TAGS - set(request.skip_tags))
+        if unknown and not usable:
+            raise GymfleetError(f"--tags {','.join(unknown)}: {request.playbook} has no tags (its tasks cover every "
+                                "system at once); fix: drop --tags, and pick hosts with --limit")
         if unknown:
-            raise GymfleetError(
-                f"--tags {','.join(unknown)}: no task of {request.playbook} has that tag; fix: use one of "
-                f"{', '.join(sorted(known_tags - SPECIAL_TAGS))}"
-            )
+            raise GymfleetError(f"--tags {','.join(unknown)}: no task of {request.playbook} has that tag; fix: use one "
+                                f"of {', '.join(usable)}")
         state.expected_tasks = sum(selected(task_tags, request.tags, request.skip_tags) for task_tags in listed)
     if estimate_file.is_file():
         state.expected_tasks = int(estimate_file.read_text() or 0)

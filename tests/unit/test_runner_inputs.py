@@ -43,13 +43,42 @@ def inventory(tmp_path):
     return path
 
 
-def test_extravars():
-    assert parse_extravars(["a=1", "b=text", "c=[1, 2]", 'd={"x": true}', "e="]) == {
-        "a": 1, "b": "text", "c": [1, 2], "d": {"x": True}, "e": ""}
-    with pytest.raises(GymfleetError, match=r"^-e '1x=2': expected KEY=VALUE"):
+def test_extravars_as_ansible_playbook_reads_them():
+    # KEY=VALUE keeps VALUE as text (ray_version=2.10 is not the number 2.1), several pairs in one -e, shell quoting;
+    # a value that starts with { or [ is YAML or JSON; later options win.
+    assert parse_extravars(["ray_version=2.10", "port=6380 name='a b' empty=", "c='[1, 2]'"]) == {
+        "ray_version": "2.10", "port": "6380", "name": "a b", "empty": "", "c": "[1, 2]"}
+    # A word without KEY= (which Ansible would keep as a variable named _raw_params) is refused.
+    with pytest.raises(GymfleetError, match=r"^-e 'c=\[1, 2\]': expected KEY=VALUE pairs"):
+        parse_extravars(["c=[1, 2]"])
+    assert parse_extravars(['{"a": 1, "b": [true]}', "{c: yes}", "a=2"]) == {"a": "2", "b": [True], "c": True}
+    with pytest.raises(GymfleetError, match=r"^-e '1x=2': expected KEY=VALUE pairs"):
         parse_extravars(["1x=2"])
-    with pytest.raises(GymfleetError, match="expected KEY=VALUE"):
+    with pytest.raises(GymfleetError, match="expected KEY=VALUE pairs"):
         parse_extravars(["novalue"])
+    with pytest.raises(GymfleetError, match=r"a list is not a set of variables"):
+        parse_extravars(["[1, 2]"])
+    with pytest.raises(GymfleetError, match=r"not valid YAML or JSON"):
+        parse_extravars(["{a: [1"])
+    with pytest.raises(GymfleetError, match=r"fix: write -e @\./vars.yml"):
+        parse_extravars(["./vars.yml"])
+
+
+def test_extravars_match_ansible_playbook_itself():
+    """The same options given to Ansible's own reader give the same variables."""
+    from ansible import context
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.utils import vars as ansible_vars
+
+    options = ["ray_version=2.10", "port=6380 name='a b'", '{"a": 1, "b": [true]}', "a=2"]
+    context.CLIARGS = context.CLIArgs({"extra_vars": tuple(options)})
+    try:
+        ansible_vars.load_extra_vars.extra_vars = None
+        expected = ansible_vars.load_extra_vars(DataLoader())
+    finally:
+        ansible_vars.load_extra_vars.extra_vars = None
+        context.CLIARGS = context.CLIArgs({})
+    assert parse_extravars(options) == dict(expected)
 
 
 def test_extravars_from_a_file(tmp_path):
@@ -128,6 +157,7 @@ def test_unknown_tag_is_refused_with_the_known_ones(inventory):
     (["stop", "--limit", "node-c"], "no host or group named node-c"),
     (["restart", "--tags", "nosuch"], "--tags nosuch"),
     (["deploy", "-e", "=x"], "expected KEY=VALUE"),
+    (["deploy", "-e", "a=1 stray"], "expected KEY=VALUE"),
 ])
 def test_cli_errors_are_one_line(inventory, args, message):
     if "-i" not in args:
@@ -136,6 +166,32 @@ def test_cli_errors_are_one_line(inventory, args, message):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gymfleet: error: ") and message in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_tags_of_a_playbook_without_tags_say_so(inventory):
+    with pytest.raises(GymfleetError, match=r"^--tags ray: status has no tags .*; fix: drop --tags, and pick hosts "
+                                            r"with --limit$"):
+        run_playbook(RunRequest(playbook="status", inventory=[str(inventory)], tags=["ray"],
+                                skip_tags=list(STATUS_SKIP_TAGS)), root=ROOT)
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "x"])
+def test_watch_takes_a_positive_number_of_seconds(value):
+    proc = subprocess.run([str(GYMFLEET), "status", "--watch", value], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "--watch: " in proc.stderr
+    assert "fix: see `gymfleet status --help`" in proc.stderr
+
+
+def test_version_names_gymfleet_ansible_core_and_python():
+    from ansible.release import __version__ as ansible_core
+
+    from gymfleet import __version__
+
+    proc = subprocess.run([str(GYMFLEET), "--version"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith(f"gymfleet {__version__} (ansible-core {ansible_core}, Python 3.")
 
 
 @pytest.mark.parametrize("task_tags, tags, runs", [
