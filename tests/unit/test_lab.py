@@ -89,5 +89,32 @@ def test_usage_errors_are_one_line(argv):
 
 def test_lab_errors_are_one_line(monkeypatch, capsys):
     monkeypatch.setattr(hosts, "validate_nodes", lambda n: (_ for _ in ()).throw(GymfleetError("bad; fix: this")))
-    assert cli.main(["lab", "up", "--nodes", "0"]) == 1
+    assert cli.main(["lab", "up", "--nodes", "99"]) == 1
     assert capsys.readouterr().err == "gymfleet: error: bad; fix: this\n"
+
+
+def test_the_inotify_limit_is_raised_for_the_lab_hosts(tmp_path):
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    said = []
+    hosts.ensure_inotify_instances(24, said.append, limit)
+    needed = 24 * hosts.INOTIFY_PER_HOST + hosts.INOTIFY_HEADROOM
+    assert int(limit.read_text()) == needed
+    assert said == [f"raised fs.inotify.max_user_instances from 128 to {needed} for 24 lab hosts"]
+    hosts.ensure_inotify_instances(3, said.append, limit)
+    assert int(limit.read_text()) == needed and len(said) == 1, "a higher limit is left as it is"
+
+
+def test_an_inotify_limit_that_cannot_be_raised_is_refused_with_the_fix():
+    class ReadOnlyLimit:
+        """Stands for /proc/sys/fs/inotify/max_user_instances as a user who is not root sees it."""
+
+        def read_text(self):
+            return "128\n"
+
+        def write_text(self, text):
+            raise PermissionError(13, "Permission denied")
+
+    with pytest.raises(GymfleetError, match=r"^fs.inotify.max_user_instances is 128, and 32 lab hosts running systemd "
+                                            r"need about \d+ .*; fix: sudo sysctl fs.inotify.max_user_instances=\d+$"):
+        hosts.ensure_inotify_instances(32, print, ReadOnlyLimit())

@@ -25,6 +25,11 @@ MAX_NODES = 64
 SUBNET_POOL = ipaddress.ip_network("172.30.0.0/16")
 HOST_OFFSET = 10
 BOOT_TIMEOUT = 120
+# systemd as PID 1 holds inotify instances of its own (about 6 per lab host, measured here: 128, the kernel's
+# default per user, runs out at about 22 hosts), all counted against root.
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_HOST = 8
+INOTIFY_HEADROOM = 128
 CONNECTIONS = ("docker", "ssh", "paramiko")
 
 # The container options that run systemd as PID 1 on this machine kind: no --privileged (it fails
@@ -179,6 +184,26 @@ def resume(lab: str, inventory_root: Path, log) -> Path | None:
     return lab_dir
 
 
+def ensure_inotify_instances(hosts: int, log, limit_file: Path = INOTIFY_LIMIT) -> None:
+    """Raise the per-user inotify instance limit to what `hosts` systemd lab hosts need (every lab's running hosts
+    counted), as root can; otherwise refuse before anything is created, with the command that fixes it."""
+    needed = hosts * INOTIFY_PER_HOST + INOTIFY_HEADROOM
+    try:
+        current = int(limit_file.read_text())
+    except (OSError, ValueError):
+        return  # not Linux's procfs: nothing to check
+    if current >= needed:
+        return
+    try:
+        limit_file.write_text(f"{needed}\n")
+    except OSError:
+        raise GymfleetError(
+            f"fs.inotify.max_user_instances is {current}, and {hosts} lab hosts running systemd need about {needed} "
+            f"(systemd stops booting when they run out); fix: sudo sysctl fs.inotify.max_user_instances={needed}"
+        ) from None
+    log(f"raised fs.inotify.max_user_instances from {current} to {needed} for {hosts} lab hosts")
+
+
 def up(lab: str, nodes: int, connection: str, image: str, inventory_root: Path, key_dir: Path, log) -> Path:
     """Create the lab and return the directory of its inventory; undo everything on failure."""
     existing = _lab_containers(lab)
@@ -187,6 +212,8 @@ def up(lab: str, nodes: int, connection: str, image: str, inventory_root: Path, 
             f"lab {lab!r} already exists ({len(existing)} containers); fix: `gymfleet lab down --name {lab}` "
             "or choose another --name"
         )
+    running = run(["docker", "ps", "-q", "--filter", f"label={LABEL}"]).stdout.split()
+    ensure_inotify_instances(len(running) + nodes, log)
     net = network_name(lab)
     if run(["docker", "network", "inspect", net], check=False, timeout=30).returncode == 0:
         raise GymfleetError(f"Docker network {net!r} already exists; fix: remove it or choose another --name")
