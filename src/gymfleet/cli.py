@@ -120,6 +120,8 @@ def _playbook_options(parser: argparse.ArgumentParser, status: bool) -> None:
     else:
         parser.add_argument("--check", action="store_true", help="report what would change, change nothing")
         parser.add_argument("--diff", action="store_true", help="show the changes to files")
+        parser.add_argument("-y", "--yes", action="store_true",
+                            help="stop and flush-restart: go on without asking (needed without a terminal)")
 
 
 def _lab(args) -> int:
@@ -199,6 +201,27 @@ def _summary(result, title: str) -> str:
     return "\n".join(lines)
 
 
+# What takes services away from their users: asked before, on a terminal; --yes everywhere else.
+CONFIRMED = {"stop": "stop every service gymfleet runs", "flush-restart": "stop OmniBoxes, flush its registry and "
+             "pools (leases included) and start it again", "flush_restart": "stop OmniBoxes, flush its registry "
+             "and pools (leases included) and start it again"}
+
+
+def _confirm(name: str, request) -> None:
+    from gymfleet.runner import check_limit, collection_root, load_inventory
+
+    # A bad inventory or limit is refused before anyone is asked.
+    check_limit(load_inventory(request.inventory, collection_root()), request.limit)
+    where = f"hosts {request.limit}" if request.limit else "every host"
+    inventories = ", ".join(request.inventory)
+    if not sys.stdin.isatty():
+        raise GymfleetError(f"{name} would {CONFIRMED[name]} on {where} of {inventories}, and there is no terminal "
+                            "to ask on; fix: add --yes")
+    answer = input(f"gymfleet {name}: {CONFIRMED[name]} on {where} of {inventories}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise GymfleetError(f"{name}: not confirmed, nothing was done; fix: answer y, or add --yes")
+
+
 def _exit_code(result) -> int:
     return {"successful": 0, "canceled": 130}.get(result.status, 1)
 
@@ -214,6 +237,8 @@ def _playbook(args) -> int:
         extravars=parse_extravars(args.extra_vars), check=getattr(args, "check", False),
         diff=getattr(args, "diff", False),
     )
+    if name in CONFIRMED and not (args.yes or request.check):
+        _confirm(name, request)
     if name == "status":
         # Health is judged from the report (exit 1 when anything is down), not by the playbook's own assert.
         from gymfleet.status import STATUS_SKIP_TAGS

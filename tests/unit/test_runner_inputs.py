@@ -158,6 +158,9 @@ def test_unknown_tag_is_refused_with_the_known_ones(inventory):
     (["restart", "--tags", "nosuch"], "--tags nosuch"),
     (["deploy", "-e", "=x"], "expected KEY=VALUE"),
     (["deploy", "-e", "a=1 stray"], "expected KEY=VALUE"),
+    (["stop"], "stop would stop every service gymfleet runs on every host of"),
+    (["flush-restart", "--limit", "node-a"], "there is no terminal to ask on; fix: add --yes"),
+    (["run", "stop"], "fix: add --yes"),
 ])
 def test_cli_errors_are_one_line(inventory, args, message):
     if "-i" not in args:
@@ -182,6 +185,31 @@ def test_watch_takes_a_positive_number_of_seconds(value):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "--watch: " in proc.stderr
     assert "fix: see `gymfleet status --help`" in proc.stderr
+
+
+@pytest.mark.parametrize("answer, runs", [("y", True), ("yes", True), ("", False), ("n", False)])
+def test_stop_asks_on_a_terminal(monkeypatch, inventory, capsys, answer, runs):
+    asked, ran = [], []
+    monkeypatch.setattr(cli.sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or answer)
+    monkeypatch.setattr(runner, "run_playbook", lambda request, **_: ran.append(request) or (_ for _ in ()).throw(
+        GymfleetError("ran")))
+    assert cli.main(["stop", "-i", str(inventory), "--limit", "node-a"]) == 1
+    assert asked == [f"gymfleet stop: stop every service gymfleet runs on hosts node-a of {inventory}? [y/N] "]
+    assert bool(ran) == runs
+    if not runs:
+        assert capsys.readouterr().err == ("gymfleet: error: stop: not confirmed, nothing was done; fix: answer y, "
+                                           "or add --yes\n")
+
+
+def test_yes_and_check_mode_do_not_ask(monkeypatch, inventory):
+    ran = []
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked"))
+    monkeypatch.setattr(runner, "run_playbook", lambda request, **_: ran.append(request) or (_ for _ in ()).throw(
+        GymfleetError("ran")))
+    cli.main(["stop", "-i", str(inventory), "--yes"])
+    cli.main(["flush-restart", "-i", str(inventory), "--check"])
+    assert [request.playbook for request in ran] == ["stop", "flush-restart"]
 
 
 def test_version_names_gymfleet_ansible_core_and_python():
