@@ -107,9 +107,13 @@ PLAYBOOK_COMMANDS = {
 def _playbook_options(parser: argparse.ArgumentParser, status: bool) -> None:
     parser.add_argument("-i", "--inventory", action="append", metavar="INVENTORY",
                         help="inventory file or directory; repeat to combine (default: ansible.cfg's)")
-    parser.add_argument("--limit", metavar="PATTERN", help="only these hosts or groups")
-    parser.add_argument("--tags", metavar="T", action="append", default=[],
+    parser.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts or groups")
+    parser.add_argument("-t", "--tags", metavar="T", action="append", default=[],
                         help="only tasks with these tags (comma-separated or repeated)")
+    parser.add_argument("--skip-tags", metavar="T", action="append", default=[],
+                        help="leave out tasks with these tags (comma-separated or repeated)")
+    parser.add_argument("-f", "--forks", type=_positive_int, metavar="N",
+                        help="hosts worked on at once (default: ansible.cfg's)")
     parser.add_argument("-e", "--extra-vars", metavar="VARS", action="append", default=[],
                         help="as ansible-playbook: KEY=VALUE pairs (text), a YAML or JSON mapping, or @FILE")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
@@ -118,8 +122,8 @@ def _playbook_options(parser: argparse.ArgumentParser, status: bool) -> None:
         parser.add_argument("--watch", nargs="?", type=_positive_int, const=10, metavar="SECONDS",
                             help="refresh every SECONDS (default 10) until Ctrl-C")
     else:
-        parser.add_argument("--check", action="store_true", help="report what would change, change nothing")
-        parser.add_argument("--diff", action="store_true", help="show the changes to files")
+        parser.add_argument("-C", "--check", action="store_true", help="report what would change, change nothing")
+        parser.add_argument("-D", "--diff", action="store_true", help="show the changes to files")
         parser.add_argument("-y", "--yes", action="store_true",
                             help="stop and flush-restart: go on without asking (needed without a terminal)")
 
@@ -226,6 +230,10 @@ def _exit_code(result) -> int:
     return {"successful": 0, "canceled": 130}.get(result.status, 1)
 
 
+def _tag_list(values: list[str]) -> list[str]:
+    return [tag.strip() for value in values for tag in value.split(",") if tag.strip()]
+
+
 def _playbook(args) -> int:
     from gymfleet.progress import Display
     from gymfleet.runner import RunRequest, parse_extravars, run_playbook
@@ -233,7 +241,7 @@ def _playbook(args) -> int:
     name = args.playbook if args.command == "run" else args.command
     request = RunRequest(
         playbook=name, inventory=args.inventory or _default_inventory(), limit=args.limit,
-        tags=[tag.strip() for value in args.tags for tag in value.split(",") if tag.strip()],
+        tags=_tag_list(args.tags), skip_tags=_tag_list(args.skip_tags), forks=args.forks,
         extravars=parse_extravars(args.extra_vars), check=getattr(args, "check", False),
         diff=getattr(args, "diff", False),
     )
@@ -243,7 +251,7 @@ def _playbook(args) -> int:
         # Health is judged from the report (exit 1 when anything is down), not by the playbook's own assert.
         from gymfleet.status import STATUS_SKIP_TAGS
 
-        request.skip_tags = list(STATUS_SKIP_TAGS)
+        request.skip_tags = [*request.skip_tags, *STATUS_SKIP_TAGS]
         return _status(args, request)
     display = Display(name, live=False if args.plain else None)
     display.start()

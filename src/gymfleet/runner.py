@@ -288,6 +288,8 @@ class RunRequest:
     check: bool = False
     diff: bool = False
     verbosity: int = 0
+    # Hosts worked on at once; None: ansible.cfg's.
+    forks: int | None = None
 
 
 def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
@@ -347,7 +349,8 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
                 inventory=[str(Path(s).resolve()) for s in request.inventory], limit=request.limit,
                 tags=",".join(request.tags) or None, skip_tags=",".join(request.skip_tags) or None,
                 extravars=request.extravars or None,
-                cmdline=" ".join(cmdline) or None, verbosity=request.verbosity or None, quiet=True,
+                cmdline=" ".join(cmdline) or None, verbosity=request.verbosity or None, forks=request.forks,
+                quiet=True,
                 envvars=_ansible_env(root), event_handler=handler, cancel_callback=cancelled.is_set,
                 # Not ansible-runner's own cache in this run's temporary directory, which dies with it: the one
                 # ansible.cfg names, so the next run knows each host's cluster address without asking.

@@ -212,6 +212,19 @@ def test_yes_and_check_mode_do_not_ask(monkeypatch, inventory):
     assert [request.playbook for request in ran] == ["stop", "flush-restart"]
 
 
+def test_ansible_playbooks_own_flags_reach_the_run(monkeypatch, inventory):
+    ran = []
+    monkeypatch.setattr(runner, "run_playbook", lambda request, **_: ran.append(request) or (_ for _ in ()).throw(
+        GymfleetError("ran")))
+    cli.main(["deploy", "-i", str(inventory), "-l", "node-a", "-t", "redis,ray", "--skip-tags", "ray", "-C", "-D",
+              "-f", "7", "-e", "a=1"])
+    request = ran[0]
+    assert (request.limit, request.tags, request.skip_tags, request.check, request.diff, request.forks,
+            request.extravars) == ("node-a", ["redis", "ray"], ["ray"], True, True, 7, {"a": "1"})
+    cli.main(["status", "-i", str(inventory), "--skip-tags", "x"])
+    assert ran[1].skip_tags == ["x", *STATUS_SKIP_TAGS], "status keeps skipping its own verdict"
+
+
 def test_version_names_gymfleet_ansible_core_and_python():
     from ansible.release import __version__ as ansible_core
 
