@@ -53,7 +53,7 @@ def test_a_deploy_interrupted_after_a_change_is_finished_by_the_next(deployed, d
 
 
 def test_an_instance_that_leaves_the_inventory_leaves_the_host(deployed):  # noqa: F811
-    two = ["-e", 'redis_instances=[{"port": 6379}, {"port": 6391}]', "-i", str(deployed), "--plain"]
+    two = ["-e", '{"redis_instances": [{"port": 6379}, {"port": 6391}]}', "-i", str(deployed), "--plain"]
     assert cli("deploy", *two).returncode == 0
     assert "6391" in on_node("iptables", "-S", "GYMFLEET-INPUT").stdout
     assert on_node("systemctl", "is-active", "redis-server@6391.service").stdout.strip() == "active"

@@ -77,7 +77,8 @@ def test_status_table_and_a_stopped_redis(deployed):
 
 
 def test_a_failing_task_names_host_task_and_message(deployed):
-    proc = cli("preflight", "-i", str(deployed), "--plain", "-e", 'redis_instances=[{"port": 99999}]', "--json")
+    proc = cli("preflight", "-i", str(deployed), "--plain", "-e", '{"redis_instances": [{"port": 99999}]}',
+               "--json")
     assert proc.returncode == 1
     document = json.loads(proc.stdout)
     validate(document, "run.schema.json")
