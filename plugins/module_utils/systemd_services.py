@@ -392,13 +392,12 @@ class SystemdRuntime:
                 self._run(["systemctl", "reset-failed", "--", *sorted(set(running + failed))], check=False)
         return [u for u in names if u in running or u in enabled or u in failed]
 
-    def stop(self, levels: list[list[str]]) -> list[str]:
-        """Stop the units that run, listed in reverse start order, in one systemd transaction: every `after` of a
-        declaration is an After= of its unit, so systemd stops them in the reverse of their start order by itself,
-        and units that do not wait for each other stop at the same time."""
-        states = self.show([unit for level in levels for unit in level])
-        running = [u for level in levels for u in level
-                   if states[u]["active_state"] in ("active", "activating", "reloading")]
+    def stop(self, units: list[str]) -> list[str]:
+        """Stop the units that run, in one systemd transaction: every `after` of a declaration is an After= of its
+        unit, so systemd stops them in the reverse of their start order by itself, and units that do not wait for
+        each other stop at the same time."""
+        states = self.show(units)
+        running = [u for u in units if states[u]["active_state"] in ("active", "activating", "reloading")]
         if running and not self.module.check_mode:
             self._run(["systemctl", "stop", "--", *running])
             # A stop that was asked for is no failure, whatever status the program ends with on SIGTERM.

@@ -579,9 +579,8 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
         return result
 
     if state == "stopped":
-        levels = [[unit_name(s) for s in level] for level in reversed(start_levels(specs))]
         strays = [r["unit"] for r in plan["remove"]]
-        result["stopped"] = runtime.stop(([strays] if strays else []) + levels)
+        result["stopped"] = runtime.stop(strays + [unit_name(s) for s in specs])
         result["written"], result["removed"] = [], []
         result.pop("diff", None)
         result["changed"] = bool(result["stopped"])

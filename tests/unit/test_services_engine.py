@@ -171,15 +171,15 @@ def test_staleness_is_read_from_the_record_of_the_current_run(monkeypatch, tmp_p
     assert not runtime.is_stale("web.service", {"active_state": "inactive", "invocation": ""}, "x"), "it starts"
 
 
-def test_stop_is_one_transaction_in_reverse_start_order_and_skips_what_does_not_run():
+def test_stop_is_one_transaction_and_skips_what_does_not_run():
     module = FakeModule({"a.service": {"ActiveState": "active"}, "c.service": {"ActiveState": "activating"}})
-    stopped = SystemdRuntime(module, "trial").stop([["a.service", "b.service"], ["c.service"]])
+    stopped = SystemdRuntime(module, "trial").stop(["a.service", "b.service", "c.service"])
     assert stopped == ["a.service", "c.service"]
     acts = [call for call in module.calls if call[:2] != ["systemctl", "show"]]
     assert acts == [["systemctl", "stop", "--", "a.service", "c.service"],
                     ["systemctl", "reset-failed", "--", "a.service", "c.service"]]
     idle = FakeModule({"a.service": {"ActiveState": "inactive"}})
-    assert SystemdRuntime(idle, "trial").stop([["a.service"]]) == []
+    assert SystemdRuntime(idle, "trial").stop(["a.service"]) == []
     assert [call[:2] for call in idle.calls] == [["systemctl", "show"]], "nothing runs, nothing asked"
 
 
