@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from gymfleet.errors import GymfleetError
+from gymfleet.errors import Exit, GymfleetError
 from gymfleet.lab.hosts import CONNECTIONS
 from gymfleet.runner import project_root
 
@@ -20,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line that says how to get help."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message}; fix: see `{self.prog} --help`\n")
+        self.exit(Exit.BAD_INPUT, f"{self.prog}: {message}; fix: see `{self.prog} --help`\n")
 
 
 def _log(message: str) -> None:
@@ -227,7 +227,14 @@ def _confirm(name: str, request) -> None:
 
 
 def _exit_code(result) -> int:
-    return {"successful": 0, "canceled": 130}.get(result.status, 1)
+    """ansible-playbook's status for the same outcome: an unreachable host wins over a failed one, as in Ansible."""
+    if result.status == "successful":
+        return Exit.OK
+    if result.status == "canceled":
+        return Exit.INTERRUPTED
+    if any(failure.unreachable for failure in result.failures):
+        return Exit.HOST_UNREACHABLE
+    return Exit.HOST_FAILED if result.failures else Exit.NOT_OK
 
 
 def _tag_list(values: list[str]) -> list[str]:
@@ -281,7 +288,7 @@ def _status(args, request) -> int:
                 display.finish()
         if result.status == "canceled":
             print(_summary(result, "status"), file=sys.stderr)
-            return 0 if args.watch is not None else 130
+            return Exit.OK if args.watch is not None else Exit.INTERRUPTED
         report = report_from_run(result, state)
         if args.json:
             print(json.dumps(report.to_dict(), indent=2), flush=True)
@@ -292,7 +299,7 @@ def _status(args, request) -> int:
             if result.failures or result.message:
                 print(_summary(result, "status"))
         if args.watch is None:
-            return 0 if report.healthy else 1
+            return Exit.OK if report.healthy else Exit.NOT_OK
         print(f"\n{time.strftime('%H:%M:%S')}: next refresh in {args.watch} s (Ctrl-C ends)", flush=True)
         try:
             time.sleep(args.watch)
@@ -308,14 +315,15 @@ def main(argv: list[str] | None = None) -> int:
         return _playbook(args)
     except GymfleetError as exc:
         print(f"gymfleet: error: {exc}", file=sys.stderr)
-        return 1
+        # A playbook command raises only while checking its input, before any host is touched.
+        return Exit.NOT_OK if args.command == "lab" else Exit.BAD_INPUT
     except KeyboardInterrupt:
         print("gymfleet: interrupted", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`| head`); nothing more to say to it.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
-        return 1
+        return Exit.NOT_OK
 
 
 if __name__ == "__main__":

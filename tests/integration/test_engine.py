@@ -43,7 +43,7 @@ def test_a_deploy_interrupted_after_a_change_is_finished_by_the_next(deployed, d
     assert task in seen, seen[-2000:]
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, (out[-2000:], err[-2000:])
+    assert proc.returncode == 99, (out[-2000:], err[-2000:])
 
     rerun = cli("deploy", *change)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]

@@ -79,7 +79,7 @@ def test_status_table_and_a_stopped_redis(deployed):
 def test_a_failing_task_names_host_task_and_message(deployed):
     proc = cli("preflight", "-i", str(deployed), "--plain", "-e", '{"redis_instances": [{"port": 99999}]}',
                "--json")
-    assert proc.returncode == 1
+    assert proc.returncode == 2, "a host failed, as ansible-playbook says it"
     document = json.loads(proc.stdout)
     validate(document, "run.schema.json")
     assert document["status"] == "failed" and document["failures"]
@@ -116,7 +116,7 @@ def test_status_with_a_host_out_of_reach_asks_the_others(deployed, tmp_path):
 def test_an_unreachable_host(deployed, tmp_path):
     extra = ghost_inventory(tmp_path)
     proc = cli("preflight", "-i", str(deployed), "-i", str(extra), "--plain")
-    assert proc.returncode == 1
+    assert proc.returncode == 4, "a host unreachable, as ansible-playbook says it"
     assert "UNREACHABLE itest-ghost | " in proc.stderr
     assert "1 unreachable" in proc.stdout and "fix for itest-ghost: check that the host is up" in proc.stdout
     result = Cluster([deployed, extra]).preflight()
@@ -135,7 +135,7 @@ def test_ctrl_c_stops_the_run_cleanly(deployed):
     assert "[3/" in seen, seen
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == 99, (out, err)
     assert "restart: INTERRUPTED" in out and "run the same command again to finish" in out
     assert "Traceback" not in err + out
     left = subprocess.run(["pgrep", "-f", "gymfleet-run-"], capture_output=True, text=True).stdout

@@ -82,7 +82,7 @@ def test_bad_node_counts(nodes):
 def test_usage_errors_are_one_line(argv):
     proc = subprocess.run([sys.executable, "-m", "gymfleet.cli", *argv], capture_output=True, text=True,
                           env={"PYTHONPATH": str(cli.Path(cli.__file__).parents[1])})
-    assert proc.returncode == 2
+    assert proc.returncode == 5
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "fix: see `gymfleet" in proc.stderr
 

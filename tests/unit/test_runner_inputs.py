@@ -166,7 +166,7 @@ def test_cli_errors_are_one_line(inventory, args, message):
     if "-i" not in args:
         args = [*args, "-i", str(inventory)]
     proc = subprocess.run([str(GYMFLEET), *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 5, "refused input exits as ansible-playbook's bad option does"
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gymfleet: error: ") and message in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
@@ -182,7 +182,7 @@ def test_tags_of_a_playbook_without_tags_say_so(inventory):
 def test_watch_takes_a_positive_number_of_seconds(value):
     proc = subprocess.run([str(GYMFLEET), "status", "--watch", value], capture_output=True, text=True, cwd=ROOT,
                           timeout=60)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.returncode == 5 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "--watch: " in proc.stderr
     assert "fix: see `gymfleet status --help`" in proc.stderr
 
@@ -194,7 +194,7 @@ def test_stop_asks_on_a_terminal(monkeypatch, inventory, capsys, answer, runs):
     monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or answer)
     monkeypatch.setattr(runner, "run_playbook", lambda request, **_: ran.append(request) or (_ for _ in ()).throw(
         GymfleetError("ran")))
-    assert cli.main(["stop", "-i", str(inventory), "--limit", "node-a"]) == 1
+    assert cli.main(["stop", "-i", str(inventory), "--limit", "node-a"]) == 5
     assert asked == [f"gymfleet stop: stop every service gymfleet runs on hosts node-a of {inventory}? [y/N] "]
     assert bool(ran) == runs
     if not runs:
@@ -274,3 +274,19 @@ def test_status_through_the_api_and_the_cli_skips_the_playbooks_own_verdict(monk
     for asked in (through_api, through_cli):
         request = asked.value.args[0]
         assert request.skip_tags == ["fail_when_down"] and "gymfleet_status_fail_when_down" not in request.extravars
+
+
+@pytest.mark.parametrize(("status", "failures", "code"), [
+    ("successful", [], 0),
+    ("canceled", [], 99),
+    ("failed", [], 1),
+    ("failed", [("a", False)], 2),
+    ("failed", [("a", False), ("b", True)], 4),
+    ("failed", [("b", True)], 4),
+])
+def test_exit_codes_are_ansible_playbooks(status, failures, code):
+    from gymfleet.events import Failure, RunResult
+
+    result = RunResult(playbook="deploy", status=status, rc=0, check=False, elapsed=1.0, tasks=1, hosts={},
+                       failures=[Failure(host, "t", "p", "m", unreachable) for host, unreachable in failures])
+    assert cli._exit_code(result) == code
