@@ -33,7 +33,7 @@ def decide(host: str, facts: dict, ip: str, tailnet: str, route_label: str, rout
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("ip", "tailnet", "route_to", "route_label", "route_variable"))
+    _VALID_ARGS = frozenset(("ip", "tailnet", "route_to", "route_label", "route_variable", "paths"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -41,13 +41,18 @@ class ActionModule(ActionBase):
         args = {"ip": "", "tailnet": "", "route_to": "", "route_label": "", "route_variable": "", **self._task.args}
         host = task_vars.get("inventory_hostname", "?")
         asked = args["route_to"] if not (args["ip"] or args["tailnet"]) else ""
+        module_args = {"route_to": asked} if asked else {}
+        if self._task.args.get("paths"):
+            module_args["paths"] = self._task.args["paths"]
         gathered = self._execute_module(module_name="gymfleet.cluster.host_facts", task_vars=task_vars,
-                                        module_args={"route_to": asked} if asked else {})
+                                        module_args=module_args)
         gathered.pop("invocation", None)
         if gathered.get("failed"):
             result.update(failed=True, msg=f"host {host}: {gathered.get('msg', 'host_facts failed')}")
             return result
         facts = gathered.get("ansible_facts", {})
+        if "path_kinds" in gathered:
+            result["path_kinds"] = gathered["path_kinds"]
         decided, problem = decide(host, facts, args["ip"], args["tailnet"], args["route_label"], args["route_variable"])
         if problem:
             result.update(failed=True, msg=problem, ansible_facts=facts)

@@ -5,14 +5,20 @@ Documented in plugins/modules/validate_role_vars.py, as ansible-doc expects for 
 
 from __future__ import annotations
 
+import difflib
+import functools
+import glob
 import os
+import re
 
 import yaml
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-ROLES_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+ROLES_DIR = os.path.join(ROOT, "roles")
+SET_FACT = {"set_fact", "ansible.builtin.set_fact"}
 SPEC_KEYS = {"type", "required", "default", "choices", "elements", "options", "no_log", "aliases"}
 
 
@@ -58,6 +64,57 @@ def load_spec(role: str, entry_point: str) -> dict:
     return specs[entry_point].get("options", {})
 
 
+def _names_set(node, found: set) -> None:
+    """Every variable name a task tree sets: set_fact keys, register, loop_var and vars: keys."""
+    if isinstance(node, list):
+        for item in node:
+            _names_set(item, found)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in SET_FACT and isinstance(value, dict):
+                found.update(value)
+            elif key in ("register", "loop_var") and isinstance(value, str):
+                found.add(value)
+            elif key == "vars" and isinstance(value, dict):
+                found.update(value)
+            _names_set(value, found)
+
+
+@functools.lru_cache(maxsize=1)
+def names_the_collection_sets() -> frozenset:
+    """Variables the collection itself defines beside the argument specs: the facts and results its roles and
+    playbooks set or register, role vars and defaults, and the outputs each role's specs name as C(variable)."""
+    found: set = set()
+    for path in glob.glob(os.path.join(ROLES_DIR, "*", "*", "*.yml")) + glob.glob(os.path.join(ROOT, "playbooks",
+                                                                                             "*.yml")):
+        try:
+            with open(path) as handle:
+                data = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        if os.path.basename(os.path.dirname(path)) in ("vars", "defaults") and isinstance(data, dict):
+            found.update(data)
+        elif path.endswith("argument_specs.yml"):
+            with open(path) as handle:
+                found.update(re.findall(r"C\(([a-z][a-z0-9_]*)\)", handle.read()))
+        else:
+            _names_set(data, found)
+    return frozenset(found)
+
+
+def unknown_role_variables(role: str, spec: dict, names) -> list[tuple[str, str]]:
+    """(variable, nearest known variable or '') for each name that carries the role's prefix but that neither the
+    role's specs nor the collection define: a misspelling, which Ansible would silently ignore."""
+    prefix = f"{os.path.basename(role.rstrip(os.sep))}_"
+    known = set(spec) | names_the_collection_sets()
+    unknown = sorted(name for name in names if name.startswith(prefix) and name not in known)
+    # Compared without the prefix, which every candidate shares and which would make any two names look alike.
+    suffixes = {name[len(prefix):]: name for name in spec if name.startswith(prefix)}
+    return [(name, suffixes[near[0]] if (near := difflib.get_close_matches(name[len(prefix):], sorted(suffixes), n=1,
+                                                                          cutoff=0.7)) else "")
+            for name in unknown]
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -88,6 +145,10 @@ class ActionModule(ActionBase):
             )
         for name, problem in strict_problems(spec, values):
             lines.append(f"host {host}: {name} {problem}")
+        for name, nearest in unknown_role_variables(role, spec, task_vars):
+            fix = f"did you mean {nearest}?" if nearest else f"remove it; the role's variables are listed by " \
+                f"`ansible-doc -t role gymfleet.cluster.{role}`"
+            lines.append(f"host {host}: {name} is not a variable of role {role}, so it would be ignored; fix: {fix}")
         result.update(checked=sorted(values), changed=False)
         if lines:
             result.update(failed=True, msg="\n".join(lines), problems=lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 # multiport accepts 15 port slots per rule and a range takes two, so 7 entries always fit.
 MULTIPORT_ENTRIES = 7
@@ -26,6 +27,44 @@ def _source(address: str) -> str:
     if network.version != 4:
         raise ValueError(f"{address} is not an IPv4 address or network")
     return str(network)
+
+
+# Chains that iptables itself or another program owns: gymfleet replaces every rule of the chain it is given, so
+# one of these would lose its owner's rules (Docker's, Tailscale's, Kubernetes', fail2ban's, libvirt's, ufw's).
+BUILTIN_CHAINS = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
+OWNED_CHAIN = re.compile(r"^(DOCKER|ts-|KUBE-|CNI-|cali-|FLANNEL|WEAVE|f2b-|LIBVIRT_|ufw-|ufw6-|nixos-|IPTABLES-)")
+# iptables' limit on a chain name (XT_EXTENSION_MAXNAMELEN - 1).
+CHAIN_NAME = re.compile(r"^[^\s!-][^\s!]{0,27}$")
+
+
+def chain_name_problems(chains: dict) -> list[str]:
+    """What is wrong with the chain names gymfleet will own (variable -> name), each with the fix: a built-in chain,
+    a chain another program owns, a name iptables refuses, or one name given to two variables."""
+    problems = []
+    for variable, name in sorted(chains.items()):
+        if name in BUILTIN_CHAINS:
+            problems.append(f"{variable} is {name}, a built-in chain, whose rules gymfleet would replace; fix: give "
+                            "a chain of gymfleet's own, such as GYMFLEET-<PURPOSE>")
+        elif OWNED_CHAIN.match(name):
+            problems.append(f"{variable} is {name}, a chain that {_owner(name)} owns, whose rules gymfleet would "
+                            "replace; fix: give a chain of gymfleet's own, such as GYMFLEET-<PURPOSE>")
+        elif not CHAIN_NAME.match(name):
+            problems.append(f"{variable} is {name!r}, which iptables refuses as a chain name (1-28 characters, no "
+                            "space or '!', not starting with '-'); fix: give a name such as GYMFLEET-<PURPOSE>")
+    owners: dict[str, list[str]] = {}
+    for variable, name in chains.items():
+        owners.setdefault(name, []).append(variable)
+    problems += [f"{' and '.join(sorted(variables))} are both {name}, so each would replace the other's rules; fix: "
+                 "give each its own chain" for name, variables in sorted(owners.items()) if len(variables) > 1]
+    return problems
+
+
+def _owner(name: str) -> str:
+    for prefix, owner in (("DOCKER", "Docker"), ("ts-", "Tailscale"), ("KUBE-", "Kubernetes"), ("CNI-", "a CNI plugin"),
+                          ("cali-", "Calico"), ("f2b-", "fail2ban"), ("LIBVIRT_", "libvirt"), ("ufw", "ufw")):
+        if name.startswith(prefix):
+            return owner
+    return "another program"
 
 
 def firewall_rules(ports: list, sources: list, action: str = "DROP", interface: str = "") -> list[str]:
@@ -61,4 +100,4 @@ def firewall_rules(ports: list, sources: list, action: str = "DROP", interface: 
 
 class FilterModule:
     def filters(self):
-        return {"firewall_rules": firewall_rules}
+        return {"chain_name_problems": chain_name_problems, "firewall_rules": firewall_rules}

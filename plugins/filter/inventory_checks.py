@@ -38,6 +38,18 @@ def shared_value_problems(values_by_host: dict, what: str, fix: str) -> list[str
     ]
 
 
+def path_kind_problems(paths_by_variable: dict, kinds: dict) -> list[str]:
+    """One sentence per variable whose path is something other than a directory or nothing (a venv path that is a
+    file, say); kinds is host_facts' path_kinds for those paths. Empty paths are ignored."""
+    return [
+        f"{variable} is {path}, which is a {kinds[path] if kinds[path] == 'file' else 'special file'} on this host, "
+        f"not a directory; fix: point {variable} at a directory (or a path that does not exist yet), or move the "
+        "file away"
+        for variable, path in sorted(paths_by_variable.items())
+        if path and kinds.get(path) in ("file", "other")
+    ]
+
+
 def components_for(components: list[dict], group_names: list[str]) -> list[dict]:
     """The components whose groups include any of the host's groups."""
     return [c for c in components if set(c.get("groups", [])) & set(group_names)]
@@ -46,6 +58,7 @@ def components_for(components: list[dict], group_names: list[str]) -> list[dict]
 class FilterModule:
     def filters(self):
         return {
+            "path_kind_problems": path_kind_problems,
             "group_size_problems": group_size_problems,
             "shared_value_problems": shared_value_problems,
             "components_for": components_for,

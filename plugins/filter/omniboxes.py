@@ -56,12 +56,16 @@ def omniboxes_host_problems(settings: dict) -> list[str]:
     s = settings
     worker, master = s["is_worker"], s["is_master"]
     problems = []
-    if worker and s["instances"] < 1:
+    if worker and int(s["instances"]) < 1:
         problems.append(f"omniboxes_instances is {s['instances']} but the host is in {s['worker_group']}; fix: set it "
                         "to the number of browser instances (the launcher's NUM_INSTANCES)")
     if worker and not master and (not s["advertise_ip"] or _LOCAL_ONLY.match(s["advertise_ip"])):
         problems.append(f"the node would register as {s['advertise_url']}, which the master cannot reach; fix: set "
                         "omniboxes_advertise_ip to an address the master reaches (or cluster_address_ip)")
+    given, addresses = s.get("advertise_given", ""), s.get("host_addresses", [])
+    if worker and given and addresses and given not in addresses and not _LOCAL_ONLY.match(given):
+        problems.append(f"omniboxes_advertise_ip {given} is on no interface of this host ({', '.join(addresses)}); "
+                        "fix: set it to one of them, or leave it empty to advertise the cluster address")
     if worker and not master and s["master_host"] and (
             not s["master_redis_host"] or _LOCAL_ONLY.match(s["master_redis_host"])):
         problems.append(f"the registry Redis would be {s['master_redis_host'] or 'unknown'}, which is not the master "

@@ -133,7 +133,8 @@ def ray_host_problems(settings: dict) -> list[str]:
     if s["is_head"] and s["in_worker_group"]:
         problems.append(f"the host is in {s['head_group']} and in {s['worker_group']}, but a head is a node of its own "
                         f"cluster already; fix: keep it in {s['head_group']} only")
-    if s["min_worker_port"] > s["max_worker_port"]:
+    # int(): an INI inventory gives "9999" and "10000", which compare as text the wrong way round.
+    if int(s["min_worker_port"]) > int(s["max_worker_port"]):
         problems.append(f"ray_min_worker_port {s['min_worker_port']} is above ray_max_worker_port "
                         f"{s['max_worker_port']}; fix: give a range with min below max")
     problems += [f"ray_resources has the key {key}, which Ray reserves; fix: use ray_num_cpus, ray_num_gpus or "

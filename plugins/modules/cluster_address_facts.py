@@ -39,6 +39,11 @@ options:
     description: The setting a route error points at, such as C(cluster_address_control_host).
     type: str
     default: ""
+  paths:
+    description: Paths whose kind host_facts reports as RV(path_kinds), in the same round trip.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -56,6 +61,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path_kinds:
+  description: With O(paths) only - each path and what is there (directory, file, missing or other).
+  returned: when O(paths) is not empty
+  type: dict
+  sample: {/opt/gymfleet/envoy/venv: directory}
 cluster_address:
   description: The decided address (also set as a fact).
   returned: success

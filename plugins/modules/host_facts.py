@@ -26,6 +26,13 @@ options:
         it leave from. Empty for none.
     type: str
     default: ""
+  paths:
+    description:
+      - Paths on the host whose kind RV(path_kinds) reports, in the same round trip (preflight checks that no
+        Python environment's path is a file).
+    type: list
+    elements: path
+    default: []
 requirements:
   - iproute2 with JSON output (Debian 10 and later, Ubuntu 18.04 and later)
 """
@@ -44,6 +51,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path_kinds:
+  description: With O(paths) only - each path and what is there.
+  returned: when O(paths) is not empty
+  type: dict
+  sample: {/opt/gymfleet/ray/venv-2.60.0: directory, /opt/gymfleet/envoy/venv: missing}
 ansible_facts:
   description: The facts, as setup would name them.
   returned: always
@@ -101,6 +113,7 @@ ansible_facts:
 
 import ipaddress
 import json
+import os
 import platform
 import re
 import socket
@@ -142,6 +155,15 @@ def interface_facts(links: list[dict]) -> dict:
     return facts
 
 
+def path_kind(path: str) -> str:
+    """directory, file, missing or other (a socket, a device...), following symbolic links as a venv's user would."""
+    if os.path.isdir(path):
+        return "directory"
+    if os.path.isfile(path):
+        return "file"
+    return "missing" if not os.path.lexists(path) else "other"
+
+
 def gpu_count(listing: str) -> int:
     """The GPUs in `nvidia-smi --list-gpus`' answer, one `GPU <n>: ...` line each."""
     return sum(1 for line in listing.splitlines() if re.match(r"GPU \d+:", line))
@@ -166,7 +188,9 @@ def route_source(target: str, ip: str, run) -> dict:
 
 
 def main():
-    module = AnsibleModule(argument_spec={"route_to": {"type": "str", "default": ""}}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec={"route_to": {"type": "str", "default": ""},
+                                          "paths": {"type": "list", "elements": "path", "default": []}},
+                           supports_check_mode=True)
     ip = module.get_bin_path("ip", required=True)
     rc, out, err = module.run_command([ip, "-json", "address", "show"])
     try:
@@ -188,7 +212,8 @@ def main():
              "nvidia_gpus": gpu_count(gpus[1]) if gpus[0] == 0 else 0, **interface_facts(links)}
     if module.params["route_to"]:
         facts["route_source"] = route_source(module.params["route_to"], ip, module.run_command)
-    module.exit_json(changed=False, ansible_facts=facts)
+    kinds = {"path_kinds": {path: path_kind(path) for path in module.params["paths"]}} if module.params["paths"] else {}
+    module.exit_json(changed=False, ansible_facts=facts, **kinds)
 
 
 if __name__ == "__main__":

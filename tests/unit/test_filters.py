@@ -1,5 +1,5 @@
 import pytest
-from ansible_collections.gymfleet.cluster.plugins.filter.firewall import firewall_rules
+from ansible_collections.gymfleet.cluster.plugins.filter.firewall import chain_name_problems, firewall_rules
 from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import (
     components_for,
     group_size_problems,
@@ -50,11 +50,49 @@ def test_invalid_ports():
     ]
 
 
+def test_ports_given_as_text_are_numbers():
+    # Every INI [all:vars] value is text: "6379" is port 6379, not the range of its first and last characters.
+    assert port_conflicts([claim("a", "6379"), claim("b", 6379)]) == [
+        "a (a_port = 6379) overlaps b (b_port = 6379)"]
+    assert port_conflicts([claim("a", ["9000", "9111"]), claim("b", "9") ]) == []
+    assert invalid_ports([claim("a", "8080"), claim("b", [" 9000", "9111"])]) == []
+
+
+def test_ports_that_are_not_numbers_are_named():
+    assert invalid_ports([claim("a", "http"), claim("b", ["9000", "x"]), claim("c", True)]) == [
+        "a (a_port = 'http') is not a port number",
+        "b (b_port = ['9000', 'x']) is not a port number",
+        "c (c_port = True) is not a port number",
+    ]
+    assert port_conflicts([claim("a", "http"), claim("b", 80)]) == []
+
+
 def test_claims_from_names_each_item():
     claims = claims_from([{"port": 6379}, {"port": 6380}], "port", "redis instance", "redis_instances")
     assert claims[1] == {"component": "redis instance", "variable": "redis_instances[1].port", "ports": 6380}
     ports = claims_from([8000, 8001], "", "openenv environment server", "openenv_ports")
     assert ports[1] == {"component": "openenv environment server", "variable": "openenv_ports[1]", "ports": 8001}
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("INPUT", "firewall_chain is INPUT, a built-in chain"),
+    ("DOCKER-USER", "firewall_chain is DOCKER-USER, a chain that Docker owns"),
+    ("ts-input", "firewall_chain is ts-input, a chain that Tailscale owns"),
+    ("f2b-sshd", "a chain that fail2ban owns"),
+    ("MY CHAIN", "firewall_chain is 'MY CHAIN', which iptables refuses as a chain name"),
+    ("G" * 29, "which iptables refuses as a chain name"),
+])
+def test_chain_names_that_someone_else_owns_are_refused(name, words):
+    problems = chain_name_problems({"firewall_chain": name})
+    assert len(problems) == 1 and words in problems[0] and "fix:" in problems[0], problems
+
+
+def test_chain_names_of_our_own():
+    assert chain_name_problems({"snat_chain": "GYMFLEET-SNAT", "snat_forward_chain": "GYMFLEET-FORWARD",
+                                "firewall_chain": "G" * 28}) == []
+    assert chain_name_problems({"snat_chain": "GF", "snat_forward_chain": "GF"}) == [
+        "snat_chain and snat_forward_chain are both GF, so each would replace the other's rules; fix: give each its "
+        "own chain"]
 
 
 def test_firewall_rules_order_and_merge():
@@ -189,7 +227,8 @@ OMNIBOXES_HOST = {"is_worker": True, "is_master": False, "instances": 2, "worker
                   "master_redis_host": "10.0.0.1", "master_redis_port": 6380, "behind_firewall": True,
                   "firewall_group": "cluster", "source": "pip",
                   "sources": {"pip": "webgym[omnibox]==1.0", "git": "", "path": ""}, "extra": "omnibox",
-                  "browser": "system", "browser_executable": "", "environment": {}}
+                  "browser": "system", "browser_executable": "", "environment": {}, "advertise_given": "",
+                  "host_addresses": ["10.0.0.2", "172.17.0.1"]}
 
 
 def test_omniboxes_host_problems_a_good_worker_and_each_mistake(tmp_path):
@@ -207,11 +246,14 @@ def test_omniboxes_host_problems_a_good_worker_and_each_mistake(tmp_path):
               "fix: write it as 'webgym[train,omnibox] @ git+https://example.invalid/w'"),
              ({"browser": "path"}, "omniboxes_browser is path but omniboxes_browser_executable is empty"),
              ({"browser": "path", "browser_executable": "chromium"}, "omniboxes_browser_executable is chromium"),
-             ({"environment": {"PLAYWRIGHT_BROWSERS_PATH": "/x"}}, "set omniboxes_browsers_path instead")]
+             ({"environment": {"PLAYWRIGHT_BROWSERS_PATH": "/x"}}, "set omniboxes_browsers_path instead"),
+             ({"advertise_given": "10.0.0.9", "advertise_ip": "10.0.0.9"},
+              "omniboxes_advertise_ip 10.0.0.9 is on no interface of this host (10.0.0.2, 172.17.0.1); fix: set it")]
     for change, words in cases:
         problems = omniboxes_host_problems({**OMNIBOXES_HOST, **change})
         assert len(problems) == 1 and words in problems[0] and "fix:" in problems[0], (change, problems)
     assert omniboxes_host_problems({**OMNIBOXES_HOST, "sources": {"pip": "webgym[train, omnibox]>=1"}}) == []
+    assert omniboxes_host_problems({**OMNIBOXES_HOST, "advertise_given": "172.17.0.1"}) == []
     assert omniboxes_host_problems({**OMNIBOXES_HOST, "browser": "path", "browser_executable": "/opt/c/chrome"}) == []
     # A master alone launches no browser, so its browser settings do not matter.
     assert omniboxes_host_problems({**OMNIBOXES_HOST, "is_worker": False, "is_master": True, "browser": "path"}) == []

@@ -144,3 +144,5 @@ def test_ray_host_problems_a_good_head_and_each_mistake():
         assert len(problems) == 1 and words in problems[0] and "fix:" in problems[0], (change, problems)
     # A worker's dashboard host does not matter: only the head serves one.
     assert ray_host_problems({**RAY_HOST, "is_head": False, "dashboard_host": "localhost"}) == []
+    # An INI inventory's ports are text; "9999" is below "10000" as a number, though not as text.
+    assert ray_host_problems({**RAY_HOST, "min_worker_port": "9999", "max_worker_port": "10000"}) == []

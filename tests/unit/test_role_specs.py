@@ -9,7 +9,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.gymfleet.cluster.plugins.action.validate_role_vars import (
     _clean,
     load_spec,
+    names_the_collection_sets,
     strict_problems,
+    unknown_role_variables,
 )
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
@@ -56,6 +58,25 @@ def test_strict_problems_catch_string_booleans_at_any_depth():
 def test_spec_validation_names_the_bad_choice():
     result = ArgumentSpecValidator(_clean(load_spec("redis", "main"))).validate({"redis_maxmemory_policy": "lru"})
     assert any("redis_maxmemory_policy" in message for message in result.error_messages)
+
+
+def test_a_misspelled_role_variable_is_named_with_the_nearest_one():
+    variables = {"ray_verison": "2.10", "ray_gcs_port": 6380, "ray_colour": "blue", "ansible_host": "x",
+                 "redis_maxmemroy_policy": "lru"}
+    assert unknown_role_variables("ray", load_spec("ray", "main"), variables) == [
+        ("ray_colour", ""), ("ray_verison", "ray_version")]
+    assert unknown_role_variables("redis", load_spec("redis", "main"), variables) == [
+        ("redis_maxmemroy_policy", "redis_maxmemory_policy")]
+
+
+def test_what_the_roles_set_themselves_is_not_a_misspelling():
+    # Facts and results the roles export under their own prefix, which a host's variables carry after a run.
+    exported = ["docker_bridge_address", "docker_bridge_subnet", "python_env_declaration", "python_env_result",
+                "cluster_address_source", "cluster_address_result"]
+    assert set(exported) <= names_the_collection_sets()
+    for name in exported:
+        role = next(r for r in ROLE_NAMES if name.startswith(f"{r}_"))
+        assert unknown_role_variables(role, load_spec(role, "main"), {name: 1}) == []
 
 
 def test_unknown_role_or_entry_point():
