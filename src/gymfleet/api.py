@@ -24,11 +24,13 @@ class Cluster:
     """A cluster as an inventory names it. Every method validates its input before any host changes."""
 
     def __init__(self, inventory: str | Path | Sequence[str | Path], *, root: str | Path | None = None,
-                 on_event: EventHandler | None = None):
+                 on_event: EventHandler | None = None, vault_password_files: Sequence[str | Path] = ()):
         sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
         self.inventory = [str(source) for source in sources]
         self.root = Path(root) if root else collection_root()
         self.on_event = on_event
+        # Files (or scripts) that give the vault password, for vaulted inventory values and variable files.
+        self.vault_password_files = [str(path) for path in vault_password_files]
 
     def run(self, playbook: str, *, limit: str | None = None, tags: Sequence[str] = (),
             extravars: dict | None = None, check: bool = False, diff: bool = False,
@@ -39,7 +41,8 @@ class Cluster:
 
     def _run(self, playbook, limit, tags, extravars, check, diff, on_event, skip_tags=()):
         request = RunRequest(playbook=playbook, inventory=self.inventory, limit=limit, tags=list(tags),
-                             skip_tags=list(skip_tags), extravars=dict(extravars or {}), check=check, diff=diff)
+                             skip_tags=list(skip_tags), extravars=dict(extravars or {}), check=check, diff=diff,
+                             vault_password_files=self.vault_password_files)
         return run_playbook(request, on_event=on_event or self.on_event, root=self.root)
 
     def deploy(self, **options) -> RunResult:

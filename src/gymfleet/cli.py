@@ -116,6 +116,13 @@ def _playbook_options(parser: argparse.ArgumentParser, status: bool) -> None:
                         help="hosts worked on at once (default: ansible.cfg's)")
     parser.add_argument("-e", "--extra-vars", metavar="VARS", action="append", default=[],
                         help="as ansible-playbook: KEY=VALUE pairs (text), a YAML or JSON mapping, or @FILE")
+    parser.add_argument("--ask-vault-pass", "-J", action="store_true", help="ask for the vault password")
+    parser.add_argument("--vault-password-file", metavar="FILE", action="append", default=[],
+                        help="vault password file or script, as ansible-playbook's (repeatable)")
+    parser.add_argument("--vault-id", metavar="ID", action="append", default=[],
+                        help="vault identity, LABEL@SOURCE, as ansible-playbook's (repeatable)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show Ansible's own output instead of the progress display (-vvvv for the most)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     if status:
@@ -249,9 +256,15 @@ def _playbook(args) -> int:
     request = RunRequest(
         playbook=name, inventory=args.inventory or _default_inventory(), limit=args.limit,
         tags=_tag_list(args.tags), skip_tags=_tag_list(args.skip_tags), forks=args.forks,
-        extravars=parse_extravars(args.extra_vars), check=getattr(args, "check", False),
-        diff=getattr(args, "diff", False),
+        extravar_sources=parse_extravars(args.extra_vars, vaulted_ok=bool(
+            args.ask_vault_pass or args.vault_password_file or args.vault_id)),
+        vault_password_files=args.vault_password_file, vault_ids=args.vault_id,
+        check=getattr(args, "check", False), diff=getattr(args, "diff", False), verbosity=args.verbose,
     )
+    if args.ask_vault_pass:
+        import getpass
+
+        request.vault_password = getpass.getpass("Vault password: ")
     if name in CONFIRMED and not (args.yes or request.check):
         _confirm(name, request)
     if name == "status":
@@ -260,7 +273,7 @@ def _playbook(args) -> int:
 
         request.skip_tags = [*request.skip_tags, *STATUS_SKIP_TAGS]
         return _status(args, request)
-    display = Display(name, live=False if args.plain else None)
+    display = Display(name, live=False if args.plain else None, verbose=bool(args.verbose))
     display.start()
     try:
         result, _ = run_playbook(request, on_event=display.event, state=display.state)
@@ -277,8 +290,8 @@ def _status(args, request) -> int:
 
     while True:
         # While watching, the table is the display; a progress block would only flicker above it.
-        display = Display("status", live=False if args.plain else None)
-        quiet = args.watch is not None or args.json
+        display = Display("status", live=False if args.plain else None, verbose=bool(args.verbose))
+        quiet = (args.watch is not None or args.json) and not args.verbose
         if not quiet:
             display.start()
         try:

@@ -57,10 +57,12 @@ class Display:
     """Receives runner events; `plain` or `live` decides how they are shown."""
 
     def __init__(self, title: str, stream: TextIO | None = None, live: bool | None = None, width: int | None = None,
-                 state: RunState | None = None):
+                 state: RunState | None = None, verbose: bool = False):
         self.title = title
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() if live is None else live
+        # Verbose (-v): Ansible's own text, as ansible-playbook prints it at that verbosity, instead of progress.
+        self.verbose = verbose
+        self.live = False if verbose else self.stream.isatty() if live is None else live
         # Lines longer than the terminal would wrap and break the redraw.
         self.width = width or shutil.get_terminal_size((120, 24)).columns
         self.state = state or RunState()
@@ -76,7 +78,10 @@ class Display:
     def event(self, event: dict) -> bool:
         """Show an event that the state has already been fed (run_playbook feeds it first)."""
         with self._lock:
-            if self.live:
+            if self.verbose:
+                if event.get("stdout"):
+                    self._write(event["stdout"])
+            elif self.live:
                 self._print_new_failures(clear=True)
                 self._draw(force=event.get("event") == "playbook_on_stats")
             else:

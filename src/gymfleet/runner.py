@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import tempfile
 import threading
@@ -67,28 +68,56 @@ def playbook_path(root: Path, name: str) -> Path:
     return path
 
 
-def parse_extravars(options: list[str]) -> dict:
-    """Each -e as ansible-playbook reads it: @FILE (YAML or JSON), a YAML or JSON mapping when it starts with { or [,
-    else KEY=VALUE pairs (several in one -e, quoted as in a shell, every VALUE kept as text); later ones win."""
+VAULT_HEADER = "$ANSIBLE_VAULT;"
+
+
+def _variables_file(option: str, vaulted_ok: bool) -> Path:
+    """The file of -e @FILE, checked as ansible-playbook will read it: a YAML or JSON mapping (values tagged !vault
+    included), or a file that is vault-encrypted as a whole, which needs a vault password."""
+    from ansible.errors import AnsibleError
+    from ansible.parsing.dataloader import DataLoader
+
+    path = Path(option[1:]).expanduser().resolve()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GymfleetError(f"-e {option}: cannot read it ({exc.__class__.__name__}); fix: name a YAML or JSON file "
+                            "of variables") from None
+    if text.startswith(VAULT_HEADER):
+        if not vaulted_ok:
+            raise GymfleetError(f"-e {option}: the file is vault-encrypted and no vault password was given; fix: add "
+                                "--ask-vault-pass or --vault-password-file FILE")
+        return path
+    try:
+        data = DataLoader().load(text, file_name=str(path))
+    except AnsibleError as exc:
+        raise GymfleetError(f"-e {option}: cannot read it ({exc.message.splitlines()[0]}); fix: correct the YAML or "
+                            "JSON") from None
+    if not isinstance(data, dict):
+        raise GymfleetError(f"-e {option}: the file must hold a mapping of variables")
+    return path
+
+
+def parse_extravars(options: list[str], vaulted_ok: bool = False) -> list[dict | Path]:
+    """Each -e as ansible-playbook reads it, in order (later ones win): @FILE, a YAML or JSON mapping when it starts
+    with { or [, else KEY=VALUE pairs (several in one -e, quoted as in a shell, every VALUE kept as text).
+
+    A file stays a file: ansible-playbook reads it, so a vaulted one is decrypted there and its secrets are never
+    copied; a mapping is a dict, which run_playbook hands over in a file only the user can read, never in argv."""
     import yaml
     from ansible.errors import AnsibleError
     from ansible.parsing.splitter import parse_kv
 
-    extravars: dict = {}
+    sources: list[dict | Path] = []
     for option in options:
         if not option:
             continue
         if option.startswith("@"):
-            try:
-                data = yaml.safe_load(Path(option[1:]).read_text())
-            except (OSError, yaml.YAMLError) as exc:
-                raise GymfleetError(f"-e {option}: cannot read it ({exc.__class__.__name__}); fix: name a YAML or "
-                                    "JSON file of variables") from None
-            if not isinstance(data, dict):
-                raise GymfleetError(f"-e {option}: the file must hold a mapping of variables")
-        elif option[0] in "/.":
+            sources.append(_variables_file(option, vaulted_ok))
+            continue
+        if option[0] in "/.":
             raise GymfleetError(f"-e {option}: a file of variables; fix: write -e @{option}")
-        elif option[0] in "[{":
+        if option[0] in "[{":
             try:
                 data = yaml.safe_load(option)
             except yaml.YAMLError as exc:
@@ -107,8 +136,8 @@ def parse_extravars(options: list[str]) -> dict:
             if loose or bad or not data:
                 raise GymfleetError(f"-e {option!r}: expected KEY=VALUE pairs with variable names as keys, a YAML or "
                                     "JSON mapping, or @FILE")
-        extravars.update(data)
-    return extravars
+        sources.append(data)
+    return sources
 
 
 @dataclass
@@ -241,14 +270,43 @@ def _ansible_env(root: Path) -> dict[str, str]:
     }
 
 
-def _list_tasks(root: Path, playbook: Path, inventory: Inventory, limit: str | None) -> list[set[str]]:
+def _write_private(path: Path, text: str) -> Path:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def private_arguments(request: RunRequest, private: Path) -> list[str]:
+    """The -e and vault arguments of ansible-playbook, naming files instead of holding values: the user's own files,
+    or files written here in the run's private directory (0700, removed after the run), so that no variable or
+    password is ever in a command line, which every local user can read in /proc."""
+    arguments = []
+    for index, source in enumerate([request.extravars, *request.extravar_sources]):
+        if isinstance(source, Path):
+            arguments += ["-e", f"@{source}"]
+        elif source:
+            path = _write_private(private / f"extravars-{index}.json", json.dumps(source, default=str))
+            arguments += ["-e", f"@{path}"]
+    for password_file in request.vault_password_files:
+        arguments += ["--vault-password-file", str(Path(password_file).expanduser().resolve())]
+    for vault_id in request.vault_ids:
+        arguments += ["--vault-id", vault_id]
+    if request.vault_password is not None:
+        arguments += ["--vault-password-file", str(_write_private(private / "vault-password", request.vault_password))]
+    return arguments
+
+
+def _list_tasks(root: Path, playbook: Path, inventory: Inventory, request: RunRequest) -> list[set[str]]:
     """The tags of every task `--list-tasks` shows (dynamic includes add more tasks at run time)."""
     import ansible_runner
 
     with tempfile.TemporaryDirectory(prefix="gymfleet-list-") as private:
+        # The run's own variables and vault passwords: a vaulted vars file is read while listing, too.
+        cmdline = shlex.join(["--list-tasks", *private_arguments(request, Path(private))])
         runner = ansible_runner.run(
             private_data_dir=private, project_dir=str(root), playbook=str(playbook),
-            inventory=[str(Path(s).resolve()) for s in inventory.sources], limit=limit, cmdline="--list-tasks",
+            inventory=[str(Path(s).resolve()) for s in inventory.sources], limit=request.limit, cmdline=cmdline,
             quiet=True, envvars=_ansible_env(root),
         )
         text = runner.stdout.read()
@@ -285,6 +343,12 @@ class RunRequest:
     tags: list[str] = field(default_factory=list)
     skip_tags: list[str] = field(default_factory=list)
     extravars: dict = field(default_factory=dict)
+    # -e as given, applied in order after extravars: mappings, and files that ansible-playbook reads itself.
+    extravar_sources: list = field(default_factory=list)
+    # Vault: password files or scripts (--vault-password-file), vault ids (--vault-id), a password asked for.
+    vault_password_files: list[str] = field(default_factory=list)
+    vault_ids: list[str] = field(default_factory=list)
+    vault_password: str | None = field(default=None, repr=False)
     check: bool = False
     diff: bool = False
     verbosity: int = 0
@@ -308,7 +372,7 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
     state = state or RunState()
     estimate_file = _estimate_path(playbook, inventory, request.limit, request.tags, request.skip_tags)
     if request.tags or not estimate_file.is_file():
-        listed = _list_tasks(root, playbook, inventory, request.limit)
+        listed = _list_tasks(root, playbook, inventory, request)
         known_tags = set().union(*listed)
         unknown = [tag for tag in request.tags if tag not in known_tags | SPECIAL_TAGS]
         # Tags the CLI itself skips (status' own verdict) are no choice of the user's.
@@ -344,12 +408,12 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="gymfleet-run-") as private:
+            cmdline += private_arguments(request, Path(private))
             runner = ansible_runner.run(
                 private_data_dir=private, project_dir=str(root), playbook=str(playbook),
                 inventory=[str(Path(s).resolve()) for s in request.inventory], limit=request.limit,
                 tags=",".join(request.tags) or None, skip_tags=",".join(request.skip_tags) or None,
-                extravars=request.extravars or None,
-                cmdline=" ".join(cmdline) or None, verbosity=request.verbosity or None, forks=request.forks,
+                cmdline=shlex.join(cmdline) or None, verbosity=request.verbosity or None, forks=request.forks,
                 quiet=True,
                 envvars=_ansible_env(root), event_handler=handler, cancel_callback=cancelled.is_set,
                 # Not ansible-runner's own cache in this run's temporary directory, which dies with it: the one

@@ -164,3 +164,45 @@ def test_the_demo_stack_passes_preflight(lab, tmp_path):
     write_stack(copy, tmp_path / "work", ROOT / "tests" / "doubles" / "omniboxes")
     result = Cluster(copy).preflight()
     assert result.ok, [failure.line() for failure in result.failures]
+
+
+def test_secrets_never_reach_a_command_line_and_vaulted_files_work(lab, tmp_path):
+    """Every process's argv is readable by every local user in /proc: -e values, a vaulted file's contents and the
+    vault password must be in none of them, while the run gets them all."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    (tmp_path / "vault-pass").write_text("correct horse\n")
+    (tmp_path / "secrets.yml").write_bytes(
+        VaultLib([("default", VaultSecret(b"correct horse"))]).encrypt("redis_bind_any: inside-the-vault-7c1\n"))
+    secrets = ("argv-secret-3f9e", "inside-the-vault-7c1", "correct horse")
+    env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    # Two values preflight refuses, so that its message proves that each one reached the run.
+    proc = subprocess.Popen([str(VENV_BIN / "gymfleet"), "preflight", "-i", str(lab), "-v", "-e",
+                             "redis_maxmemory_policy=argv-secret-3f9e", "-e", f"@{tmp_path / 'secrets.yml'}",
+                             "--vault-password-file", str(tmp_path / "vault-pass")],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen_ansible, leaked = False, set()
+    while proc.poll() is None:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            seen_ansible |= "ansible-playbook" in argv
+            leaked |= {secret for secret in secrets if secret in argv}
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    assert seen_ansible, "the scan ran while ansible-playbook did"
+    assert leaked == set()
+    assert proc.returncode == 2, err[-3000:]
+    assert "argv-secret-3f9e" in err and "redis_bind_any is 'inside-the-vault-7c1', not a boolean" in err
+    assert "TASK [" in err, "-v shows Ansible's own output"
+
+
+def test_a_vaulted_file_without_a_password_is_refused_before_the_run(lab, tmp_path):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    (tmp_path / "secrets.yml").write_bytes(VaultLib([("default", VaultSecret(b"pw"))]).encrypt("a: 1\n"))
+    proc = cli("preflight", "-i", str(lab), "-e", f"@{tmp_path / 'secrets.yml'}")
+    assert proc.returncode == 5
+    assert proc.stderr.strip().endswith("fix: add --ask-vault-pass or --vault-password-file FILE")

@@ -107,3 +107,13 @@ def test_failure_message_of_a_loop_names_the_item():
     assert failure_message(res) == "item 6379: port in use"
     assert failure_message({"exception": "Traceback\n  x\nValueError: bad"}) == "ValueError: bad"
     assert failure_message({}) == "failed without a message"
+
+
+def test_verbose_mode_prints_ansibles_own_text_and_nothing_else():
+    events = [{"event": "playbook_on_task_start", "stdout": "\nTASK [Install redis-server] ***",
+               "event_data": {"task": "Install redis-server", "play": "p"}},
+              {"event": "runner_on_failed", "stdout": 'fatal: [node1]: FAILED! => {"msg": "no"}',
+               "event_data": {"host": "node1", "task": "Install redis-server", "res": {"msg": "no"}}},
+              {"event": "verbose", "stdout": ""}]
+    out = replay(Display("deploy", stream=Terminal(), live=True, verbose=True), events)
+    assert out == '\nTASK [Install redis-server] ***\nfatal: [node1]: FAILED! => {"msg": "no"}\n'

@@ -1,5 +1,6 @@
 """Every input a person can get wrong is refused in one line, before ansible-runner starts a playbook."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from gymfleet.runner import (
     load_inventory,
     parse_extravars,
     playbook_path,
+    private_arguments,
     run_playbook,
     selected,
 )
@@ -43,15 +45,23 @@ def inventory(tmp_path):
     return path
 
 
+def merged(options, **kwargs) -> dict:
+    """The variables of -e options as ansible-playbook ends up with them: later ones win (files read as YAML)."""
+    variables = {}
+    for source in parse_extravars(options, **kwargs):
+        variables.update(yaml.safe_load(source.read_text()) if isinstance(source, Path) else source)
+    return variables
+
+
 def test_extravars_as_ansible_playbook_reads_them():
     # KEY=VALUE keeps VALUE as text (ray_version=2.10 is not the number 2.1), several pairs in one -e, shell quoting;
     # a value that starts with { or [ is YAML or JSON; later options win.
-    assert parse_extravars(["ray_version=2.10", "port=6380 name='a b' empty=", "c='[1, 2]'"]) == {
+    assert merged(["ray_version=2.10", "port=6380 name='a b' empty=", "c='[1, 2]'"]) == {
         "ray_version": "2.10", "port": "6380", "name": "a b", "empty": "", "c": "[1, 2]"}
     # A word without KEY= (which Ansible would keep as a variable named _raw_params) is refused.
     with pytest.raises(GymfleetError, match=r"^-e 'c=\[1, 2\]': expected KEY=VALUE pairs"):
         parse_extravars(["c=[1, 2]"])
-    assert parse_extravars(['{"a": 1, "b": [true]}', "{c: yes}", "a=2"]) == {"a": "2", "b": [True], "c": True}
+    assert merged(['{"a": 1, "b": [true]}', "{c: yes}", "a=2"]) == {"a": "2", "b": [True], "c": True}
     with pytest.raises(GymfleetError, match=r"^-e '1x=2': expected KEY=VALUE pairs"):
         parse_extravars(["1x=2"])
     with pytest.raises(GymfleetError, match="expected KEY=VALUE pairs"):
@@ -78,17 +88,54 @@ def test_extravars_match_ansible_playbook_itself():
     finally:
         ansible_vars.load_extra_vars.extra_vars = None
         context.CLIARGS = context.CLIArgs({})
-    assert parse_extravars(options) == dict(expected)
+    assert merged(options) == dict(expected)
 
 
 def test_extravars_from_a_file(tmp_path):
     (tmp_path / "vars.yml").write_text("ray_version: '2.59.0'\n")
-    assert parse_extravars([f"@{tmp_path / 'vars.yml'}"]) == {"ray_version": "2.59.0"}
+    # A file stays a file, which ansible-playbook reads, in its place among the other -e.
+    assert parse_extravars(["a=1", f"@{tmp_path / 'vars.yml'}", "b=2"]) == [
+        {"a": "1"}, tmp_path / "vars.yml", {"b": "2"}]
     (tmp_path / "list.yml").write_text("- 1\n")
     with pytest.raises(GymfleetError, match="must hold a mapping"):
         parse_extravars([f"@{tmp_path / 'list.yml'}"])
     with pytest.raises(GymfleetError, match="cannot read it"):
         parse_extravars([f"@{tmp_path / 'missing.yml'}"])
+    (tmp_path / "bad.yml").write_text("a: [1\n")
+    with pytest.raises(GymfleetError, match=r"cannot read it \(YAML parsing failed"):
+        parse_extravars([f"@{tmp_path / 'bad.yml'}"])
+
+
+def test_vaulted_extravars_need_a_vault_password(tmp_path):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    vault = VaultLib([("default", VaultSecret(b"pw"))])
+    (tmp_path / "secrets.yml").write_bytes(vault.encrypt("token: s3cret\n"))
+    with pytest.raises(GymfleetError, match=r"the file is vault-encrypted and no vault password was given; fix: add "
+                                            r"--ask-vault-pass or --vault-password-file FILE$"):
+        parse_extravars([f"@{tmp_path / 'secrets.yml'}"])
+    assert parse_extravars([f"@{tmp_path / 'secrets.yml'}"], vaulted_ok=True) == [tmp_path / "secrets.yml"]
+    # A value tagged !vault in a plain file is read (and decrypted later, by ansible-playbook).
+    (tmp_path / "tagged.yml").write_text("token: !vault |\n  " + vault.encrypt("s3cret").decode().replace("\n", "\n  ")
+                                         + "\n")
+    assert parse_extravars([f"@{tmp_path / 'tagged.yml'}"]) == [tmp_path / "tagged.yml"]
+
+
+def test_variables_and_passwords_reach_ansible_playbook_in_private_files(tmp_path):
+    request = RunRequest(playbook="deploy", inventory=[], extravars={"api": "from-python"},
+                         extravar_sources=[{"token": "s3cret"}, tmp_path / "mine.yml"], vault_password="pw",
+                         vault_password_files=["~/vault.txt"], vault_ids=["prod@prompt"])
+    arguments = private_arguments(request, tmp_path)
+    assert "s3cret" not in " ".join(arguments) and "pw" not in arguments
+    files = [Path(arguments[i + 1][1:]) for i, a in enumerate(arguments) if a == "-e"]
+    assert files[2] == tmp_path / "mine.yml"
+    assert [json.loads(f.read_text()) for f in files[:2]] == [{"api": "from-python"}, {"token": "s3cret"}]
+    password = Path(arguments[arguments.index("--vault-password-file", arguments.index("--vault-id")) + 1])
+    assert password.read_text() == "pw"
+    for private in (*files[:2], password):
+        assert private.stat().st_mode & 0o777 == 0o600
+    assert arguments[arguments.index("--vault-password-file") + 1] == str(Path("~/vault.txt").expanduser())
+    assert arguments[arguments.index("--vault-id") + 1] == "prod@prompt"
 
 
 def test_unknown_playbook_lists_the_known_ones():
@@ -217,10 +264,11 @@ def test_ansible_playbooks_own_flags_reach_the_run(monkeypatch, inventory):
     monkeypatch.setattr(runner, "run_playbook", lambda request, **_: ran.append(request) or (_ for _ in ()).throw(
         GymfleetError("ran")))
     cli.main(["deploy", "-i", str(inventory), "-l", "node-a", "-t", "redis,ray", "--skip-tags", "ray", "-C", "-D",
-              "-f", "7", "-e", "a=1"])
+              "-f", "7", "-e", "a=1", "-vvv", "--vault-password-file", "pw.txt", "--vault-id", "dev@prompt"])
     request = ran[0]
     assert (request.limit, request.tags, request.skip_tags, request.check, request.diff, request.forks,
-            request.extravars) == ("node-a", ["redis", "ray"], ["ray"], True, True, 7, {"a": "1"})
+            request.extravar_sources, request.verbosity, request.vault_password_files, request.vault_ids) == (
+        "node-a", ["redis", "ray"], ["ray"], True, True, 7, [{"a": "1"}], 3, ["pw.txt"], ["dev@prompt"])
     cli.main(["status", "-i", str(inventory), "--skip-tags", "x"])
     assert ran[1].skip_tags == ["x", *STATUS_SKIP_TAGS], "status keeps skipping its own verdict"
 
