@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run another of the collection's playbooks by name (start, ray_upgrade, ...)")
     run.add_argument("playbook", help="playbook name, as in playbooks/<name>.yml")
     _playbook_options(run, status=False)
+    runs = commands.add_parser("runs", help="the runs kept in ~/.cache/gymfleet/runs, newest first")
+    runs.add_argument("-n", "--number", type=_positive_int, default=20, metavar="N", help="how many (default 20)")
+    runs.add_argument("--json", action="store_true", help="print them as one JSON document")
+    runs_cmds = runs.add_subparsers(dest="runs_command", parser_class=_Parser)
+    show = runs_cmds.add_parser("show", help="a kept run's summary and failures again, or Ansible's output")
+    show.add_argument("run_id", metavar="RUN_ID", help="its id, a unique start of it, or last")
+    show.add_argument("--output", action="store_true", help="print Ansible's own output of that run instead")
+    show.add_argument("--json", action="store_true", help="print its result as one JSON document")
     return parser
 
 
@@ -209,6 +217,8 @@ def _summary(result, title: str) -> str:
                      "(ansible_host, ansible_user, the SSH key), e.g. `ansible -m ping HOST -i INVENTORY`")
     if result.message:
         lines.append(f"  {result.message}")
+    if result.run_id and not result.ok:
+        lines.append(f"  look again: gymfleet runs show {result.run_id} (--output for Ansible's own)")
     return "\n".join(lines)
 
 
@@ -320,11 +330,50 @@ def _status(args, request) -> int:
             return 0
 
 
+def _runs(args) -> int:
+    from gymfleet.progress import clock
+    from gymfleet.records import find_run, list_runs, result_of
+
+    if args.runs_command == "show":
+        path = find_run(args.run_id)
+        result = result_of(path)
+        if args.output:
+            print((path / "stdout.txt").read_text() if (path / "stdout.txt").is_file() else "", end="")
+        elif result is None:
+            print(f"{path.name}: no result recorded: the run is still going, or its process was killed; its "
+                  f"events so far are in {path / 'events.jsonl'}")
+            return Exit.NOT_OK
+        elif args.json:
+            print(json.dumps(result.to_dict(), indent=2))
+        else:
+            print(_summary(result, f"{path.name} ({result.playbook})"))
+            print(f"  record: {path} (events.jsonl, stdout.txt, result.json)")
+        return Exit.OK
+    runs = list_runs()[: args.number]
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return Exit.OK
+    print(f"{'RUN ID':<38} {'RESULT':<12} {'TIME':>8}  {'HOSTS':<28} INVENTORY")
+    for run in runs:
+        result = run["result"]
+        verdict = {"successful": "done", "failed": "FAILED", "canceled": "INTERRUPTED"}.get(
+            result["status"], result["status"]) if result else "unfinished"
+        hosts = result["hosts"] if result else {}
+        statuses = [host["status"] for host in hosts.values()]
+        counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("ok", "changed", "failed", "unreachable")
+                           if statuses.count(s))
+        print(f"{run['run_id']:<38} {verdict:<12} {clock(result['elapsed_seconds']) if result else '-':>8}  "
+              f"{counts or '-':<28} {' '.join(run['inventory'])}")
+    return Exit.OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "lab":
             return _lab(args)
+        if args.command == "runs":
+            return _runs(args)
         return _playbook(args)
     except GymfleetError as exc:
         print(f"gymfleet: error: {exc}", file=sys.stderr)

@@ -194,6 +194,7 @@ class RunResult:
     hosts: dict[str, HostOutcome]
     failures: list[Failure]
     message: str = ""  # why a run that did not even start failed, or how it was cancelled
+    run_id: str = ""  # its record in ~/.cache/gymfleet/runs/ (gymfleet runs show RUN_ID)
 
     @property
     def ok(self) -> bool:
@@ -217,4 +218,5 @@ class RunResult:
                       | {"status": host.status} for name, host in sorted(self.hosts.items())},
             "failures": [asdict(failure) for failure in self.failures],
             "message": self.message,
+            "run_id": self.run_id,
         }

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gymfleet.errors import GymfleetError
 from gymfleet.events import RunResult, RunState
+from gymfleet.records import Recorder
 
 EventHandler = Callable[[dict], object]
 
@@ -392,8 +393,11 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
     def on_sigint(signum, frame):
         cancelled.set()
 
+    recorder = Recorder(request)
+
     def handler(event: dict) -> bool:
         state.feed(event)
+        recorder.event(event)
         if on_event is not None:
             on_event(event)
         return True
@@ -421,7 +425,7 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
                 fact_cache_type=None,
             )
             status, rc = runner.status, runner.rc
-            output = runner.stdout.read() if status == "failed" and not state.tasks_started else ""
+            output = runner.stdout.read()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -439,6 +443,7 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
     result = RunResult(
         playbook=request.playbook, status=status, rc=rc if rc is not None else 1, check=request.check,
         elapsed=time.monotonic() - started, tasks=state.tasks_started, hosts=dict(state.hosts),
-        failures=list(state.failures), message=message,
+        failures=list(state.failures), message=message, run_id=recorder.run_id,
     )
+    recorder.finish(result, output)
     return result, state

@@ -86,6 +86,11 @@ def test_a_failing_task_names_host_task_and_message(deployed):
     failure = document["failures"][0]
     assert failure["host"].startswith("itest-node") and failure["task"] and "redis_instances" in failure["message"]
     assert f"FAILED {failure['host']} | {failure['task']} |" in proc.stderr
+    # Kept: the same failure again, without running anything, and Ansible's own output of that run.
+    shown = cli("runs", "show", document["run_id"])
+    assert shown.returncode == 0 and f"FAILED {failure['host']} | {failure['task']} |" in shown.stdout
+    output = cli("runs", "show", document["run_id"], "--output")
+    assert "PLAY RECAP" in output.stdout and "fatal: [itest-node" in output.stdout
 
 
 def ghost_inventory(tmp_path):
