@@ -35,6 +35,8 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import 
 MARK = "X-Gymfleet-Component"
 FILES_MARK = "X-Gymfleet-Files"
 DEFINITION_MARK = "X-Gymfleet-Definition"
+# Log files of a service beside its journal (globs, space-separated), for `gymfleet logs`; set in unit_options.
+LOGS_MARK = "X-Gymfleet-Logs"
 # Where each start records the definition it started from; tmpfs, so nothing outlives a boot.
 RECORD_DIR = "/run/gymfleet/services"
 # Units written by gymfleet before the engine carried a mark; the engine adopts them.

@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run another of the collection's playbooks by name (start, ray_upgrade, ...)")
     run.add_argument("playbook", help="playbook name, as in playbooks/<name>.yml")
     _playbook_options(run, status=False)
+    logs = commands.add_parser("logs", help="one system's service logs on every host that runs them, by time")
+    logs.add_argument("system", help="a system of meta/systems.yml: omniboxes, ray, openenv, redis, ...")
+    logs.add_argument("-i", "--inventory", action="append", metavar="INVENTORY",
+                      help="inventory file or directory; repeat to combine (default: ansible.cfg's)")
+    logs.add_argument("--host", "-l", "--limit", dest="host", metavar="PATTERN", help="only these hosts or groups")
+    logs.add_argument("--since", metavar="T", help="only newer: 30s, 10m, 2h, 1d ago, a local time, or @EPOCH")
+    logs.add_argument("-n", "--lines", type=_positive_int, default=100, metavar="N",
+                      help="at most the newest N lines (default 100; per poll with --follow)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
     runs = commands.add_parser("runs", help="the runs kept in ~/.cache/gymfleet/runs, newest first")
     runs.add_argument("-n", "--number", type=_positive_int, default=20, metavar="N", help="how many (default 20)")
     runs.add_argument("--json", action="store_true", help="print them as one JSON document")
@@ -374,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
             return _lab(args)
         if args.command == "runs":
             return _runs(args)
+        if args.command == "logs":
+            from gymfleet.logs import show
+            from gymfleet.runner import collection_root
+
+            return show(collection_root(), args.inventory or _default_inventory(), args.system, args.host,
+                        args.since, args.lines, args.follow)
         return _playbook(args)
     except GymfleetError as exc:
         print(f"gymfleet: error: {exc}", file=sys.stderr)

@@ -211,3 +211,39 @@ def test_a_vaulted_file_without_a_password_is_refused_before_the_run(lab, tmp_pa
     proc = cli("preflight", "-i", str(lab), "-e", f"@{tmp_path / 'secrets.yml'}")
     assert proc.returncode == 5
     assert proc.stderr.strip().endswith("fix: add --ask-vault-pass or --vault-password-file FILE")
+
+
+def test_logs_of_a_system_across_hosts_by_time(deployed):
+    proc = cli("logs", "redis", "-i", str(deployed), "--since", "1d", "-n", "40")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert 0 < len(lines) <= 40
+    assert {line.split()[2] for line in lines} == {"itest-node1", "itest-node2"}, "both hosts, host in front"
+    assert all(line.split()[3].startswith("redis-server@6379.service:") for line in lines)
+    stamps = [" ".join(line.split()[:2]) for line in lines]
+    assert stamps == sorted(stamps), "interleaved by time"
+    one = cli("logs", "redis", "-i", str(deployed), "--host", "itest-node2", "-n", "3")
+    assert one.returncode == 0 and len(one.stdout.splitlines()) == 3
+    assert {line.split()[2] for line in one.stdout.splitlines()} == {"itest-node2"}
+    bad = cli("logs", "rays", "-i", str(deployed))
+    assert bad.returncode == 5 and "no system named 'rays'; fix: use one of" in bad.stderr
+
+
+def test_logs_follow_prints_new_lines_until_ctrl_c(deployed):
+    env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(VENV_BIN / "gymfleet"), "logs", "redis", "-i", str(deployed), "--host", "itest-node1",
+                             "-n", "5", "--follow"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = [proc.stdout.readline() for _ in range(5)]
+        assert all("itest-node1 redis-server@6379.service:" in line for line in first), first
+        subprocess.run(["docker", "exec", "itest-node1", "systemctl", "restart", "redis-server@6379"], check=True)
+        deadline, later = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and "Started" not in later:
+            later += proc.stdout.readline()
+        assert "Started" in later and "itest-node1 redis-server@6379.service:" in later, later
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
