@@ -206,7 +206,11 @@ def _default_inventory() -> list[str]:
     root = collection_root()
     config = configparser.ConfigParser(interpolation=None)
     config.read(root / "ansible.cfg")
-    inventory = config.get("defaults", "inventory", fallback="inventories/lab/gymfleet")
+    inventory = config.get("defaults", "inventory", fallback="")
+    if not inventory:
+        # An installed package has no lab beside it.
+        raise GymfleetError("no inventory given, and ansible.cfg names none; fix: pass -i INVENTORY (a file or "
+                            "directory; `gymfleet lab up` writes one for a local lab)")
     return [str(root / part.strip()) for part in inventory.split(",") if part.strip()]
 
 

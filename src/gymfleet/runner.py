@@ -40,20 +40,27 @@ def project_root(start: Path | None = None) -> Path | None:
     return None
 
 
+# Where a wheel carries the collection (setup.py puts it there).
+BUNDLED = Path(__file__).resolve().parent / "collection" / "ansible_collections" / "gymfleet" / "cluster"
+
+
 def collection_root() -> Path:
-    """Where the playbooks are: $GYMFLEET_HOME, else the checkout around the current directory."""
+    """Where the playbooks are: $GYMFLEET_HOME; else the checkout around the current directory; else the checkout
+    this package runs from (an editable install); else the collection the installed package carries."""
     if os.environ.get("GYMFLEET_HOME"):
         root = Path(os.environ["GYMFLEET_HOME"])
         if not (root / "playbooks").is_dir():
             raise GymfleetError(f"GYMFLEET_HOME={root} holds no playbooks/; fix: point it at a gymfleet checkout")
         return root
-    root = project_root()
-    if root is None:
-        raise GymfleetError(
-            "no gymfleet checkout here (no galaxy.yml and ansible.cfg in this directory or above); "
-            "fix: cd into the checkout or set GYMFLEET_HOME to it"
-        )
-    return root
+    for root in (project_root(), project_root(Path(__file__).resolve().parent)):
+        if root is not None:
+            return root
+    if (BUNDLED / "playbooks").is_dir() and (BUNDLED / "ansible.cfg").is_file():
+        return BUNDLED
+    raise GymfleetError(
+        "no gymfleet collection found (no checkout here or around the package, and the package carries none); "
+        "fix: reinstall gymfleet from its wheel, cd into a checkout, or set GYMFLEET_HOME to one"
+    )
 
 
 def playbook_names(root: Path) -> list[str]:

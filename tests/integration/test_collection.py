@@ -67,3 +67,42 @@ def test_stop_status_restart(lab):
     up = playbook(ROOT / "playbooks" / "status.yml", lab)
     assert up.returncode == 0, up.stdout[-3000:]
     assert re.search(rf"{LAB}-node2\s+redis :6379\s+up", up.stdout)
+
+
+def uv() -> str:
+    import shutil
+    from pathlib import Path
+
+    found = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    assert Path(found).is_file(), "uv is missing; fix: `make env` installs it (tools/bootstrap-env)"
+    return found
+
+
+def test_the_installed_package_runs_without_a_checkout(lab, tmp_path):
+    """pip install gymfleet plus an inventory is enough: the wheel carries the collection and its own settings."""
+    import os
+    import sys
+    import zipfile
+
+    subprocess.run([uv(), "build", "--wheel", "-o", str(tmp_path / "dist"), str(ROOT)], check=True,
+                   capture_output=True, cwd=tmp_path, env=os.environ | {"UV_NATIVE_TLS": "1"})
+    wheel = next((tmp_path / "dist").glob("gymfleet-*.whl"))
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)  # what installing a pure-Python wheel lays down
+    bundled = site / "gymfleet" / "collection" / "ansible_collections" / "gymfleet" / "cluster"
+    assert (bundled / "roles" / "redis" / "tasks" / "main.yml").is_file()
+    assert "inventory =" not in (bundled / "ansible.cfg").read_text()
+    env = {k: v for k, v in os.environ.items() if k not in ("GYMFLEET_HOME", "ANSIBLE_CONFIG")}
+    env |= {"PATH": f"{VENV_BIN}:{env['PATH']}", "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = ("import sys, gymfleet, gymfleet.runner as r; print(gymfleet.__file__); print(r.collection_root()); "
+            "from gymfleet.cli import main; sys.exit(main(sys.argv[1:]))")
+    # From a directory that is no checkout, with no GYMFLEET_HOME.
+    proc = subprocess.run([sys.executable, "-c", code, "preflight", "-i", str(lab), "--plain"], capture_output=True,
+                          text=True, cwd=tmp_path, env=env)
+    where, root = proc.stdout.splitlines()[:2]
+    assert where.startswith(str(site)) and root == str(bundled), proc.stdout[:500]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "cache" / "gymfleet" / "runs").is_dir()
+    no_inventory = subprocess.run([sys.executable, "-c", code, "status"], capture_output=True, text=True,
+                                  cwd=tmp_path, env=env)
+    assert no_inventory.returncode == 5 and "fix: pass -i INVENTORY" in no_inventory.stderr
