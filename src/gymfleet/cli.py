@@ -158,6 +158,12 @@ def _lab(args) -> int:
     if args.lab_command == "up":
         hosts.validate_name(args.name)
         hosts.validate_nodes(args.nodes)
+        if args.connection == "paramiko":
+            import importlib.util
+
+            if importlib.util.find_spec("paramiko") is None:
+                raise GymfleetError("--connection paramiko: paramiko is not installed; fix: pip install "
+                                    "'gymfleet[paramiko]', or use --connection ssh")
     elif args.lab_command in ("down", "stack"):
         hosts.validate_name(args.name)
     if args.lab_command == "stack":

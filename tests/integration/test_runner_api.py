@@ -247,3 +247,23 @@ def test_logs_follow_prints_new_lines_until_ctrl_c(deployed):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("node", ["itest-node1", "itest-node2"])
+def test_what_a_deploy_leaves_on_each_host(deployed, node):
+    """Read from the host itself (testinfra over docker exec): the service, its socket, its files' owners and modes,
+    and Debian's own instance out of the way."""
+    import testinfra
+
+    host = testinfra.get_host(f"docker://{node}")
+    service = host.service("redis-server@6379")
+    assert service.is_running and service.is_enabled
+    assert host.socket("tcp://6379").is_listening
+    for path in ("/etc/redis/redis-6379.conf", "/etc/redis/redis-6379.secrets.conf"):
+        config = host.file(path)
+        assert (config.user, config.group, config.mode) == ("redis", "redis", 0o640), path
+    data = host.file("/var/lib/redis/6379")
+    assert data.is_directory and (data.user, data.mode) == ("redis", 0o750)
+    debian_default = host.service("redis-server")
+    assert not debian_default.is_running and not debian_default.is_enabled
+    assert host.run("systemctl is-system-running").stdout.strip() == "running", "no unit left the host degraded"
