@@ -28,7 +28,8 @@ def test_every_role_that_runs_something_is_a_component_once():
 def test_components_know_their_entry_points_from_the_role_files():
     parts = {p["role"]: p for p in components(MANIFEST, ROLES)}
     assert parts["redis"]["entry_points"] == ["start", "stop", "restart", "status"]
-    assert parts["firewall"]["entry_points"] == [] and parts["firewall"]["preflight"] is False
+    assert parts["static_routes"]["entry_points"] == [] and parts["static_routes"]["preflight"] is False
+    assert parts["firewall"]["entry_points"] == [] and parts["firewall"]["preflight"] is True
     assert parts["redis"]["preflight"] is True
     assert parts["envoy"]["tags"] == ["openenv", "envoy"] and parts["ray"]["tags"] == ["ray"]
     assert parts["parameter_server"]["any_errors_fatal"] is True
