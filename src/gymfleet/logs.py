@@ -7,8 +7,10 @@ One ad-hoc call of the module service_logs per poll, on the hosts of the system'
 from __future__ import annotations
 
 import re
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,7 +70,7 @@ class Entry:
 
 
 def read_logs(root: Path, inventory: list[str], roles: list[str], groups: list[str], host: str | None, since: float,
-              lines: int) -> tuple[list[Entry], list[str]]:
+              lines: int, stop: threading.Event) -> tuple[list[Entry], list[str]]:
     """Every host's entries merged by time (the newest `lines`), and one line per host that did not answer."""
     import ansible_runner
 
@@ -97,7 +99,7 @@ def read_logs(root: Path, inventory: list[str], roles: list[str], groups: list[s
         ansible_runner.run(private_data_dir=private, host_pattern=":".join(groups), module_args=arguments,
                            module="gymfleet.cluster.service_logs", limit=host, quiet=True,
                            inventory=[str(Path(s).resolve()) for s in inventory], envvars=_ansible_env(root),
-                           event_handler=on_event)
+                           event_handler=on_event, cancel_callback=stop.is_set)
     entries.sort(key=lambda entry: entry.time)
     return entries[-lines:], problems
 
@@ -115,9 +117,15 @@ def show(root: Path, inventory: list[str], system: str, host: str | None, since:
     roles, groups = system_components(root, system)
     start = parse_since(since) if since else 0.0
     shown: set[Entry] = set()
+    # Ctrl-C ends the poll in progress (ansible-runner is told to cancel) and the loop; without a handler of
+    # ours, ansible-runner's own would take the signal and nothing would end.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     try:
-        while True:
-            entries, problems = read_logs(root, inventory, roles, groups, host, start, lines)
+        while not stop.is_set():
+            entries, problems = read_logs(root, inventory, roles, groups, host, start, lines, stop)
+            if stop.is_set():
+                break
             for entry in entries:
                 if entry not in shown:
                     print(entry.line(), file=out, flush=True)
@@ -131,8 +139,7 @@ def show(root: Path, inventory: list[str], system: str, host: str | None, since:
                 shown = {entry for entry in entries if entry.time == start}
             elif not start:
                 start = time.time()
-            time.sleep(FOLLOW_EVERY)
-    except KeyboardInterrupt:
-        if follow:
-            return Exit.OK
-        raise
+            stop.wait(FOLLOW_EVERY)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return Exit.OK if follow else Exit.INTERRUPTED

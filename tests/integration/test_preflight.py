@@ -316,7 +316,8 @@ def ini_inventory(tmp_path, extra_vars=""):
     path.write_text(
         f"[omniboxes_master]\n{NODE1}\n[omniboxes_worker]\n{NODE1}\n{NODE2}\n[ray_head]\n{NODE1}\n[ray_worker]\n{NODE2}\n"
         "[all:vars]\nomniboxes_master_redis_port=6479\nomniboxes_instances=2\nomniboxes_instance_start_port=9100\n"
-        "ray_gcs_port=6480\nray_min_worker_port=9990\nray_max_worker_port=10100\n" + extra_vars)
+        # As text, "9500" is above "10000": the range is right only when both are read as numbers.
+        "ray_gcs_port=6480\nray_min_worker_port=9500\nray_max_worker_port=10000\n" + extra_vars)
     return path
 
 
