@@ -81,10 +81,17 @@ def uv() -> str:
 def test_the_installed_package_runs_without_a_checkout(lab, tmp_path):
     """pip install gymfleet plus an inventory is enough: the wheel carries the collection and its own settings."""
     import os
+    import shutil
     import sys
     import zipfile
 
-    subprocess.run([uv(), "build", "--wheel", "-o", str(tmp_path / "dist"), str(ROOT)], check=True,
+    # From a copy of the tracked files: setuptools writes build/ beside the sources, which must not be the checkout.
+    source = tmp_path / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], capture_output=True, check=True, cwd=ROOT).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name, follow_symlinks=False)
+    subprocess.run([uv(), "build", "--wheel", "-o", str(tmp_path / "dist"), str(source)], check=True,
                    capture_output=True, cwd=tmp_path, env=os.environ | {"UV_NATIVE_TLS": "1"})
     wheel = next((tmp_path / "dist").glob("gymfleet-*.whl"))
     site = tmp_path / "site"
