@@ -10,13 +10,19 @@ import shlex
 BUNDLED_FILES = ("dist_sync_check.py", "wait_port.py")
 
 
-def parameter_server_units(processes: list, prefix: str, interface: str) -> list[dict]:
+def parameter_server_units(processes: list, prefix: str, interface: str, runtime: str = "host") -> list[dict]:
     """Each process with its unit name, its environment file's text and, for a scheduler, the address and port
-    it listens on; DMLC_INTERFACE set to this host's."""
+    it listens on; DMLC_INTERFACE set to this host's (or the container's).
+
+    In a container (runtime docker) a scheduler's address is its host's, which the members reach through the
+    published port: DMLC_USE_KUBERNETES makes ps-lite's scheduler bind every address instead of that one, which
+    is not in the container."""
     units = []
     for process in processes:
         name = prefix + re.sub(r"[^A-Za-z0-9_.-]", "-", process["name"])
         env = {**process["env"], "DMLC_INTERFACE": interface} if interface else dict(process["env"])
+        if runtime == "docker" and process["kind"] in ("global_scheduler", "scheduler"):
+            env["DMLC_USE_KUBERNETES"] = "1"
         # Where a scheduler listens: the global scheduler on the global root, a local one on its root.
         listen = ""
         if process["kind"] == "global_scheduler":
@@ -24,7 +30,7 @@ def parameter_server_units(processes: list, prefix: str, interface: str) -> list
         elif process["kind"] == "scheduler":
             listen = f"{env['DMLC_PS_ROOT_URI']} {env['DMLC_PS_ROOT_PORT']}"
         units.append({**process, "env": env, "unit": f"{name}.service", "env_file_name": f"{name}.env",
-                      "listen": listen,
+                      "listen": listen, "runtime": runtime,
                       "env_text": "".join(f"{key}={value}\n" for key, value in sorted(env.items()))})
     return units
 
@@ -45,7 +51,11 @@ def parameter_server_services(units: list[dict], settings: dict) -> list[dict]:
     """The declarations of the services engine (state installed) for this host's units: each process as its job's
     user in the job directory with its environment file, never restarted by systemd and never started at boot
     (the job starts in order across hosts), how it ended written to the state directory, and a scheduler's start
-    held until it listens."""
+    held until it listens.
+
+    With settings runtime docker, each unit runs its process in a container of settings image on docker0 (the
+    GeoMX guide's way): the job directory mounted read-only, the state directory writable, a scheduler's port
+    published on its address, and the container removed when it ends."""
     state_dir = settings["state_dir"]
     # The programs laid out in the job directory, not the directory itself, which a job may write into.
     watch = [f"{settings['job_dir']}/{os.path.basename(source)}" for source in (*BUNDLED_FILES, *settings["files"])]
@@ -56,29 +66,50 @@ def parameter_server_services(units: list[dict], settings: dict) -> list[dict]:
         # The engine passes every word literally (no systemd specifiers), so %N, the one a program line may use
         # (the worker's --result file), is expanded here.
         argv = [word.replace("%N", name) for word in shlex.split(unit["program"])]
-        # A program named without a path (python train.py) is found on the PATH systemd gives services.
-        if not argv[0].startswith("/"):
-            argv = ["/usr/bin/env", *argv]
         env_file = f"{settings['env_dir']}/{unit['env_file_name']}"
         service_options = {
             "SyslogIdentifier": name,
-            "ExecStartPre": f"/bin/rm -f {state_dir}/%N.exit",
+            "ExecStartPre": [f"/bin/rm -f {state_dir}/%N.exit"],
             # systemd forgets a unit that exited cleanly; the status reads how it ended from this file.
             # $$ leaves the variables to the shell, which gets them from systemd.
             "ExecStopPost": f"/bin/sh -c 'echo \"$$SERVICE_RESULT $$EXIT_CODE $$EXIT_STATUS\" > {state_dir}/%N.exit'",
         }
-        if unit["listen"]:
+        wait_port = f"{settings['job_dir']}/wait_port.py"
+        kind = unit["kind"].replace("_", " ")
+        declaration = {"name": name, "description": f"ps-lite process {unit['name']} ({kind})",
+                       "files": [env_file], "watch": watch, "restart": "no", "enabled": False}
+        if settings.get("runtime", "host") == "docker":
+            docker = settings["docker"]
+            address, port = unit["listen"].split() if unit["listen"] else ("", "")
+            published = ["-p", f"{address}:{port}:{port}"] if port else []
+            # --init: a process that is PID 1 ignores SIGTERM, so a stop would wait for docker's SIGKILL.
+            argv = [docker, "run", "--rm", "--init", "--name", name, "--label", "gymfleet.component=parameter_server",
+                    "--env-file", env_file, "-e", "PYTHONUNBUFFERED=1", "-e", "HOME=/tmp",
+                    "-v", f"{settings['job_dir']}:{settings['job_dir']}:ro", "-v", f"{state_dir}:{state_dir}",
+                    "-w", settings["job_dir"], *published, settings["image"], *argv]
+            # A container left by a unit that died with it would hold the name.
+            service_options["ExecStartPre"].append(f"/bin/sh -c '{docker} rm --force {name} >/dev/null 2>&1 || true'")
+            # Also run when the process ended on its own, after the container went (--rm).
+            service_options["ExecStop"] = (f"/bin/sh -c '! {docker} container inspect {name} >/dev/null 2>&1"
+                                           f" || {docker} stop --time 10 {name}'")
+            # The docker command exits 143 (128 + SIGTERM) when a stop ends the container: a clean stop.
+            service_options["SuccessExitStatus"] = "143"
+            listen = f"--container {name} {port}" if port else ""
+            declaration.update(argv=argv, after=["docker.service"], requires=["docker.service"])
+            python = settings["host_python"]
+        else:
+            listen = unit["listen"]
+            # A program named without a path (python train.py) is found on the PATH systemd gives services.
+            if not argv[0].startswith("/"):
+                argv = ["/usr/bin/env", *argv]
+            declaration.update(argv=argv, user=settings["user"], working_directory=settings["job_dir"],
+                               environment={"PYTHONUNBUFFERED": "1"}, environment_files=[env_file])
+            python = settings["python"]
+        if listen:
             wait = settings["wait_timeout"]
-            wait_port = f"{settings['job_dir']}/wait_port.py"
-            service_options.update(ExecStartPost=f"{settings['python']} {wait_port} {unit['listen']} --timeout {wait}",
+            service_options.update(ExecStartPost=f"{python} {wait_port} {listen} --timeout {wait}",
                                    TimeoutStartSec=int(wait) + 10)
-        services.append({
-            "name": name, "description": f"ps-lite process {unit['name']} ({unit['kind'].replace('_', ' ')})",
-            "argv": argv, "user": settings["user"], "working_directory": settings["job_dir"],
-            "environment": {"PYTHONUNBUFFERED": "1"}, "environment_files": [env_file], "files": [env_file],
-            "watch": watch, "restart": "no", "enabled": False,
-            "service_options": service_options,
-        })
+        services.append({**declaration, "service_options": service_options})
     return services
 
 
@@ -111,7 +142,8 @@ def parameter_server_status_checks(processes: list[dict], state_dir: str) -> lis
         checks.append({"id": f"ps-{process['name']}",
                        "row": {"judge": "parameter_server", "system": "parameter_server",
                                "component": f"ps {process['name']}", "name": process["name"],
-                               "kind": process["kind"], "unit": process["unit"], "scheduler": scheduler},
+                               "kind": process["kind"], "unit": process["unit"], "scheduler": scheduler,
+                               "runtime": process.get("runtime", "host")},
                        "probes": {"units": {"units": {"pattern": process["unit"]}},
                                   "exit": {"file": {"path": f"{state_dir}/{stem}.exit"}}}})
     return checks

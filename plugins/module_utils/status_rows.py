@@ -188,11 +188,13 @@ def parameter_server(host, row, results, answers) -> dict:
         state = "not started"
     elif ended == ["success", "exited", "0"]:
         state = "done"
-    elif ended[:2] == ["success", "killed"]:
+    elif ended[:2] == ["success", "killed"] or ended == ["success", "exited", "143"]:
+        # 143: the docker command of a container stopped by SIGTERM (128 + 15), counted a success by its unit.
         state = "stopped"
     else:
         state = DOWN
-    detail = f"{row['kind']}, scheduler {row['scheduler']}" + (
+    where = " in a container" if row.get("runtime") == "docker" else ""
+    detail = f"{row['kind']}{where}, scheduler {row['scheduler']}" + (
         "" if "error" in results["exit"] or active == "active" else f", last run: {' '.join(ended)}")
     return _row(host, row, state, detail, {"name": row["name"], "kind": row["kind"], "unit": row["unit"]})
 

@@ -267,10 +267,19 @@ def geomx_inventory(tmp_path, bridges, parameter_servers, group_vars=None, host_
              "host": NODE1, "servers": [NODE1], "worker": [NODE2]}}}, {},
          ["parameter_server_topology: the single-tier cluster has an unknown key 'worker', which would be ignored; "
           "fix: write workers"]),
+        ([NODE1], [NODE1, NODE2], {"parameter_server_runtime": "docker"}, {},
+         [f"host {NODE2}: parameter_server_runtime is docker but the host is not in group docker_bridge",
+          "fix: add it to docker_bridge (or set parameter_server_runtime: host)"]),
+        ([NODE1, NODE2], [NODE1, NODE2], {}, {NODE2: {"parameter_server_runtime": "docker",
+                                                      "parameter_server_image": "lizonghango00o1/geomx:cpu-only"}},
+         [f"host {NODE2}: parameter_server_image is lizonghango00o1/geomx:cpu-only but parameter_server_python is "
+          "empty; fix: set parameter_server_python to the interpreter in the image"]),
+        ([NODE1, NODE2], [NODE1, NODE2], {"parameter_server_runtime": "containers"}, {},
+         ["parameter_server_runtime", "containers", "host, docker"]),
     ],
     ids=["overlapping-bridges", "bridge-outside-supernet", "snat-outside-supernet", "host-not-in-group",
          "scheduler-at-another-host", "loopback-scheduler", "party-without-workers", "party-with-two-servers",
-         "misspelled-key"],
+         "misspelled-key", "containers-without-bridge", "image-without-python", "unknown-runtime"],
 )
 def test_bad_geomx_inventories_fail_preflight(lab, tmp_path, bridges, parameter_servers, group_vars, host_vars,
                                               expected):

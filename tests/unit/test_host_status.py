@@ -180,6 +180,8 @@ def test_envoy_counts_the_expected_backends_only():
 @pytest.mark.parametrize("active, ended, state", [
     ("active", None, "up"), ("inactive", None, "not started"), ("inactive", "success exited 0", "done"),
     ("inactive", "success killed TERM", "stopped"), ("failed", "exit-code exited 1", "DOWN"),
+    # A container's docker command stopped by SIGTERM: 143, which its unit counts a success.
+    ("inactive", "success exited 143", "stopped"), ("failed", "exit-code exited 137", "DOWN"),
 ])
 def test_parameter_server_process_states(active, ended, state):
     results = {"units": {"units": [{"unit": "u", "active_state": active}]},
@@ -188,6 +190,15 @@ def test_parameter_server_process_states(active, ended, state):
                                              "kind": "scheduler", "unit": "u", "scheduler": "10.0.0.1:9092"},
                                        results, {})
     assert row["state"] == state
+
+
+def test_a_process_in_a_container_says_so():
+    row = status_rows.parameter_server("h", {"component": "ps s", "system": "parameter_server", "name": "s",
+                                             "kind": "server", "unit": "u", "scheduler": "10.0.0.1:9092",
+                                             "runtime": "docker"},
+                                       {"units": {"units": [{"unit": "u", "active_state": "active"}]},
+                                        "exit": {"error": "missing"}}, {})
+    assert row["detail"] == "server in a container, scheduler 10.0.0.1:9092"
 
 
 def test_an_unknown_judge_is_named():

@@ -72,3 +72,47 @@ def test_only_schedulers_claim_ports():
     assert parameter_server_port_claims([SCHEDULER, WORKER, global_scheduler]) == [
         {"component": "parameter server scheduler", "variable": "parameter_server_topology", "ports": 9092},
         {"component": "parameter server global scheduler", "variable": "parameter_server_topology", "ports": 9093}]
+
+
+DOCKER = {**SETTINGS, "runtime": "docker", "image": "gymfleet/parameter-server:abc", "docker": "/usr/bin/docker",
+          "host_python": "/usr/bin/python3"}
+
+
+def test_in_containers_the_scheduler_binds_every_address_and_the_interface_is_the_containers():
+    scheduler, worker = parameter_server_units([SCHEDULER, WORKER], "ps-", "eth0", "docker")
+    assert scheduler["env"]["DMLC_USE_KUBERNETES"] == "1" and "DMLC_USE_KUBERNETES" not in worker["env"]
+    assert scheduler["env"]["DMLC_INTERFACE"] == worker["env"]["DMLC_INTERFACE"] == "eth0"
+    assert "DMLC_USE_KUBERNETES" not in parameter_server_units([SCHEDULER], "ps-", "eth0")[0]["env"]
+
+
+def test_in_containers_each_process_runs_docker_with_its_environment_and_the_schedulers_port_published():
+    units = parameter_server_units([{**SCHEDULER, "program": "/opt/venv/bin/python -c 'import mxnet'"},
+                                    {**WORKER, "program": "python train.py --result /var/lib/ps/%N.json"}],
+                                   "ps-", "eth0", "docker")
+    scheduler, worker = normalize_all(parameter_server_services(units, DOCKER))
+    common = ["/usr/bin/docker", "run", "--rm", "--init", "--name"]
+    assert scheduler["argv"][:6] == [*common, "ps-scheduler"]
+    assert scheduler["argv"][-4:] == ["gymfleet/parameter-server:abc", "/opt/venv/bin/python", "-c", "import mxnet"]
+    assert scheduler["argv"][scheduler["argv"].index("-p"):][:2] == ["-p", "10.0.0.1:9092:9092"]
+    # A bare program name is the image's to find (no /usr/bin/env in front); %N is still the unit's name.
+    assert worker["argv"][-5:] == ["gymfleet/parameter-server:abc", "python", "train.py", "--result",
+                                   "/var/lib/ps/ps-worker-0.json"]
+    assert "-p" not in worker["argv"]
+    for spec in (scheduler, worker):
+        argv = spec["argv"]
+        assert argv[argv.index("--env-file") + 1] == f"/etc/ps/{spec['name']}.env"
+        mounts = argv[argv.index("-v"):argv.index("-v") + 6]
+        assert mounts == ["-v", "/opt/job:/opt/job:ro", "-v", "/var/lib/ps:/var/lib/ps", "-w", "/opt/job"]
+        # docker runs as root; the container has the environment, not systemd.
+        assert spec["user"] is None and spec["environment_files"] == [] and spec["files"] == [
+            f"/etc/ps/{spec['name']}.env"]
+        assert spec["requires"] == spec["after"] == ["docker.service"]
+        options = spec["service_options"]
+        assert options["SuccessExitStatus"] == "143"
+        assert options["ExecStartPre"][1] == (
+            f"/bin/sh -c '/usr/bin/docker rm --force {spec['name']} >/dev/null 2>&1 || true'")
+        assert f"/usr/bin/docker stop --time 10 {spec['name']}" in options["ExecStop"]
+    # The published port answers before the scheduler listens: the wait asks the container's own address.
+    assert scheduler["service_options"]["ExecStartPost"] == (
+        "/usr/bin/python3 /opt/job/wait_port.py --container ps-scheduler 9092 --timeout 60")
+    assert "ExecStartPost" not in worker["service_options"]

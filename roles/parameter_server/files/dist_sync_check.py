@@ -6,13 +6,24 @@ Run by the parameter_server role as a worker program; the DMLC_* environment com
 """
 
 import argparse
+import fcntl
 import json
 import os
+import socket
+import struct
 
 import mxnet as mx
 
 KEY = 3
 SHAPE = (2, 3)
+SIOCGIFADDR = 0x8915
+
+
+def interface_address(name: str) -> str:
+    """The IPv4 address of the interface ps-lite uses (DMLC_INTERFACE): the one the other nodes dialled."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        answer = fcntl.ioctl(probe.fileno(), SIOCGIFADDR, struct.pack("256s", name[:15].encode()))
+    return socket.inet_ntoa(answer[20:24])
 
 
 def main() -> int:
@@ -29,7 +40,8 @@ def main() -> int:
     values = sorted({float(v) for v in pulled.asnumpy().flatten()})
     expected = kv.num_workers * (kv.num_workers + 1) / 2
     result = {"rank": kv.rank, "num_workers": kv.num_workers, "data_slice": args.data_slice_idx,
-              "pulled": values, "expected": expected, "host": os.uname().nodename}
+              "pulled": values, "expected": expected, "host": os.uname().nodename,
+              "address": interface_address(os.environ.get("DMLC_INTERFACE", "eth0"))}
     with open(args.result, "w", encoding="utf-8") as handle:
         json.dump(result, handle)
     return 0 if values == [expected] else 1
