@@ -49,7 +49,8 @@ attributes:
     support: full
     description:
       - Computes the digest and reports whether an image would be imported, without importing or removing.
-      - When a path is missing (an environment the same run would create), reports a change and the tag C(pending).
+      - When C(docker) or a path is missing (an engine or an environment the same run would install), reports a
+        change and the tag C(pending).
   diff_mode:
     support: full
     description: The tags of O(name) before and after.
@@ -265,16 +266,21 @@ def main():
         supports_check_mode=True,
     )
     name = module.params["name"]
+    python = module.params["python"]
+    # What the same run would install first (the engine, an environment) is not there in check mode: an image would
+    # be built.
+    missing = [path for path in [*module.params["paths"], *([python] if python else [])] if not os.path.lexists(path)]
     if not module.get_bin_path("docker"):
-        module.fail_json(msg="docker is not installed; fix: install a Docker engine (docker_bridge_install_engine)")
-    paths = list(module.params["paths"])
-    if module.params["python"]:
-        paths += python_paths(module, module.params["python"])
-    missing = [path for path in paths if not os.path.lexists(path)]
+        missing.insert(0, "docker")
     if missing and module.check_mode:
-        # What the same run would install first (an environment) is not there in check mode: an image would be built.
         module.exit_json(changed=True, image=f"{name}:pending", tag="pending", files=0, size=0, removed=[], kept=[],
                          msg=f"{', '.join(missing)}: not on this host yet")
+    if "docker" in missing:
+        module.fail_json(msg="docker is not installed; fix: install a Docker engine (docker_bridge_install_engine)")
+    paths = list(module.params["paths"])
+    if python:
+        paths += python_paths(module, python)
+    missing = [path for path in paths if not os.path.lexists(path)]
     if missing:
         module.fail_json(msg=f"{', '.join(missing)}: not on this host; fix: install it first, or leave it out of paths")
 

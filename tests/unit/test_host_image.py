@@ -95,3 +95,19 @@ def test_ldd_names_the_loader_and_the_libraries_even_beside_a_file_that_is_not_d
     assert any(os.path.basename(path).startswith("libc.so") for path in found)
     assert any("ld-linux" in path for path in found)
     assert all(path.startswith("/") for path in found)
+
+
+def test_check_mode_without_an_engine_yet_reports_an_image_to_build(tmp_path):
+    """A check run of a first deploy: the engine the same run would install is not there yet."""
+    import json
+    import sys
+
+    from ansible_collections.gymfleet.cluster.plugins.modules import host_image
+
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"name": "x/y", "paths": [str(tmp_path)],
+                                                             "_ansible_check_mode": True}}))
+    done = subprocess.run([sys.executable, host_image.__file__, str(arguments)], capture_output=True, text=True,
+                          env={**os.environ, "PATH": str(tmp_path)}, check=False)
+    result = json.loads(done.stdout)
+    assert result["changed"] and result["tag"] == "pending" and result["msg"].startswith("docker: not on this host")
