@@ -15,6 +15,7 @@ DEFAULTS = {
     "listen_address": "0.0.0.0",
     "listen_port": 8000,
     "admin_port": 9901,
+    "admin_address": "127.0.0.1",
     "health_path": "/health",
     # Envoy checks a cluster that gets no traffic only every no_traffic_interval (60 s by default): a fresh
     # backend would wait a minute for its first check. Both intervals are short, so it joins within ~2 s.
@@ -78,8 +79,9 @@ def envoy_openenv_config(settings: dict) -> dict:
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
     }
     return {
-        # Admin on loopback only: it can change Envoy's state (drain, quit), so no one else may reach it.
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": int(config["admin_port"])}}},
+        # Admin on loopback by default: it can change Envoy's state (drain, quit), so no one else may reach it.
+        "admin": {"address": {"socket_address": {"address": config["admin_address"],
+                                                 "port_value": int(config["admin_port"])}}},
         "static_resources": {
             "listeners": [{
                 "name": "openenv",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 
 def openenv_services(ports: list, settings: dict) -> list[dict]:
     """One declaration per port, with the runbook's environment (PORT, WORKERS, MAX_CONCURRENT_ENVS).
 
     settings: python_env_path, app, host, workers, max_concurrent_envs, environment, user, working_directory,
     restart_sec, enabled, watch (code and requirements whose change restarts the servers), probe (wait for
-    /health).
+    /health), cpus (what a SLURM step asks for; 0 for none).
     """
     services = []
     for port in ports:
@@ -29,8 +31,19 @@ def openenv_services(ports: list, settings: dict) -> list[dict]:
             "restart_sec": int(settings["restart_sec"]),
             "enabled": bool(settings["enabled"]),
             "watch": list(settings.get("watch") or []),
+            "cpus": int(settings.get("cpus") or 0),
         })
     return services
+
+
+def slurm_cpus(cpus_per_task, cpus_per_node="") -> int:
+    """The CPUs a server's step gets, as the runbook counts WORKERS: SLURM_CPUS_PER_TASK, else the first node's
+    count in SLURM_JOB_CPUS_PER_NODE (such as `48(x3)` or `48,32`), else 1."""
+    for text in (str(cpus_per_task or ""), str(cpus_per_node or "")):
+        digits = re.match(r"\s*(\d+)", text)
+        if digits and int(digits.group(1)) > 0:
+            return int(digits.group(1))
+    return 1
 
 
 def openenv_status_checks(ports: list, address: str, health_path: str = "/health") -> list[dict]:
@@ -47,4 +60,5 @@ def openenv_status_checks(ports: list, address: str, health_path: str = "/health
 
 class FilterModule:
     def filters(self):
-        return {"openenv_services": openenv_services, "openenv_status_checks": openenv_status_checks}
+        return {"openenv_services": openenv_services, "openenv_status_checks": openenv_status_checks,
+                "slurm_cpus": slurm_cpus}

@@ -49,6 +49,8 @@ DEFAULTS = {
     "service_options": {},
     "enabled": True,
     "tolerated_restarts": 0,
+    # CPUs the service asks its runtime for (a SLURM step's --cpus-per-task); 0 leaves it to the runtime.
+    "cpus": 0,
 }
 SERVICE_TYPES = ("exec", "simple", "notify", "forking", "oneshot")
 RESTART_POLICIES = ("no", "on-failure", "always", "on-abnormal")
@@ -109,6 +111,9 @@ def normalize(declaration: dict) -> dict:
             raise DeclarationError(f"service {name}: {key} must be a mapping")
     spec["environment"] = {str(k): str(v) for k, v in spec["environment"].items()}
     spec["ports"] = sorted({int(p) for p in spec["ports"]})
+    spec["cpus"] = int(spec["cpus"])
+    if spec["cpus"] < 0:
+        raise DeclarationError(f"service {name}: cpus {spec['cpus']} is negative; fix: 0 (the runtime's default) or more")
     if spec["type"] not in SERVICE_TYPES:
         raise DeclarationError(f"service {name}: type {spec['type']!r}; fix: one of {', '.join(SERVICE_TYPES)}")
     if spec["restart"] not in RESTART_POLICIES:
@@ -137,6 +142,8 @@ def definition_hash(spec: dict, file_digests: dict[str, str | None]) -> str:
     boot does not make the process that runs stale.
     """
     relevant = {k: v for k, v in spec.items() if k not in ("health", "ports", "enabled", "description")}
+    if not relevant.get("cpus"):
+        relevant.pop("cpus", None)  # absent and 0 alike, so services declared before it existed keep their hash
     relevant["file_digests"] = {path: file_digests.get(path) for path in spec["files"] + spec["watch"]}
     text = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]

@@ -69,7 +69,7 @@ def _with_suffix(names: list[str]) -> list[str]:
             else f"{n}.service" for n in names]
 
 
-def _file_digest(path: str) -> str | None:
+def file_digest(path: str) -> str | None:
     """Digest of a file's content, or of a directory tree's paths and contents (bytecode caches, which the
     running program writes, and a checkout's .git left out). None when the path does not exist."""
     digest = hashlib.sha256()
@@ -79,7 +79,7 @@ def _file_digest(path: str) -> str | None:
             for name in sorted(n for n in names if not n.endswith(".pyc")):
                 file_path = os.path.join(folder, name)
                 digest.update(os.path.relpath(file_path, path).encode() + b"\0")
-                digest.update((_file_digest(file_path) or "").encode())
+                digest.update((file_digest(file_path) or "").encode())
         return digest.hexdigest()
     try:
         with open(path, "rb") as handle:
@@ -217,7 +217,7 @@ class SystemdRuntime:
                     raise ServiceFailure(
                         f"{path} belongs to {owner}, not {self.component}; fix: rename the service or remove that "
                         f"unit by hand if it is stale", {"unit": unit})
-            digest = definition_hash(spec, {p: _file_digest(p) for p in spec["files"] + spec["watch"]})
+            digest = definition_hash(spec, {p: file_digest(p) for p in spec["files"] + spec["watch"]})
             plan["hashes"][unit] = digest
             after = render_unit(unit_sections(spec, self.component, digest),
                                 f"Managed by gymfleet (component {self.component}); local changes are overwritten.")

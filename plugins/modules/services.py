@@ -152,6 +152,37 @@ options:
             first attempt can fail for a while (a Ray worker whose head is still busy). Zero fails at the first death.
         type: int
         default: 0
+      cpus:
+        description: CPUs the service asks its runtime for (a SLURM step's C(--cpus-per-task)); 0 leaves it to the
+          runtime. systemd ignores it.
+        type: int
+        default: 0
+  runtime:
+    description:
+      - C(systemd) runs each service as a unit on the host (root). C(slurm) runs each as a job step of the user's
+        allocation on O(slurm.node), launched from the node the module runs on (C(srun --overlap), detached), as
+        the user the module runs as, with no unit, package or firewall change.
+      - A step's name carries the component's mark and the definition's hash (C(gymfleet.<component>.<name>.<hash>)),
+        so a step started from another definition is restarted, and only this component's steps on this node are
+        cancelled.
+      - With C(slurm), O(chains), O(displace) and O(adopt) do not apply; O(layout) and O(environments) are laid out
+        by the user on the shared filesystem.
+    type: str
+    choices: [systemd, slurm]
+    default: systemd
+  slurm:
+    description: Where the steps run, with O(runtime=slurm).
+    type: dict
+    suboptions:
+      job: {description: The allocation's job id (C(SLURM_JOB_ID))., type: str, required: true}
+      node: {description: The node the services run on; it must be one of the job's., type: str, required: true}
+      log_dir:
+        description:
+          - A directory on the filesystem every node shares; each service's output goes to
+            C(<node>.<service>.log) there. It is checked to be shared (a marker written here, read on the node)
+            before a step starts.
+        type: path
+        required: true
   state:
     description:
       - C(started) converges and waits for health; C(restarted) does the same and restarts every service;
@@ -299,7 +330,8 @@ notes:
   - A service started by hand from a unit file edited by hand, or whose record under C(/run) was deleted, counts
     as stale and is restarted by the next call.
 requirements:
-  - systemd (C(systemctl), C(systemd-analyze), C(journalctl))
+  - systemd (C(systemctl), C(systemd-analyze), C(journalctl)) with O(runtime=systemd)
+  - SLURM's C(srun), C(squeue) and C(scancel) with O(runtime=slurm)
 """
 
 EXAMPLES = r"""
@@ -451,6 +483,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     probe,
     start_levels,
 )
+from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import SlurmError, SlurmRuntime, converge_steps
 from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import (
     ServiceFailure,
     SystemdRuntime,
@@ -482,7 +515,10 @@ SERVICE_OPTIONS = {
     "service_options": {"type": "dict", "default": {}},
     "enabled": {"type": "bool", "default": True},
     "tolerated_restarts": {"type": "int", "default": 0},
+    "cpus": {"type": "int", "default": 0},
 }
+SLURM_OPTIONS = {"job": {"type": "str", "required": True}, "node": {"type": "str", "required": True},
+                 "log_dir": {"type": "path", "required": True}}
 ENVIRONMENT_ENTRY_OPTIONS = {**ENVIRONMENT_OPTIONS, "wheelhouse_src": {"type": "str", "default": ""},
                              "versions_of": {"type": "list", "elements": "str", "default": []}}
 RUNNING = ("active", "activating", "reloading")
@@ -638,7 +674,10 @@ def main():
             "chains": {"type": "list", "elements": "dict", "default": [], "options": CHAIN_OPTIONS},
             "layout": {"type": "dict", "options": LAYOUT_OPTIONS},
             "environments": {"type": "list", "elements": "dict", "default": [], "options": ENVIRONMENT_ENTRY_OPTIONS},
+            "runtime": {"type": "str", "default": "systemd", "choices": ["systemd", "slurm"]},
+            "slurm": {"type": "dict", "options": SLURM_OPTIONS},
         },
+        required_if=[("runtime", "slurm", ["slurm"])],
         supports_check_mode=True,
     )
     component = module.params["component"]
@@ -663,9 +702,16 @@ def main():
                               or not all(e["exists"] for e in prepared["environments"])):
         module.exit_json(changed=True, services=[], written=[], removed=[], started=[], restarted=[], stopped=[],
                          strays=[], displaced=[], **prepared, **({"diff": diffs} if module._diff else {}))
-    runtime = SystemdRuntime(module, component, module.params["unit_dir"], module.params["adopt"])
     try:
-        result = converge(module, runtime, specs)
+        if module.params["runtime"] == "slurm":
+            slurm = module.params["slurm"]
+            result = converge_steps(module, SlurmRuntime(module, component, slurm["job"], slurm["node"],
+                                                         slurm["log_dir"]), specs)
+        else:
+            runtime = SystemdRuntime(module, component, module.params["unit_dir"], module.params["adopt"])
+            result = converge(module, runtime, specs)
+    except SlurmError as exc:
+        module.fail_json(msg=f"component {component}: node {module.params['slurm']['node']}: {exc}", **prepared)
     except ServiceFailure as exc:
         module.fail_json(msg=f"component {component}: {exc}", **exc.details, **prepared)
     except UnitError as exc:

@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -170,9 +171,14 @@ def _parse_in_process(sources: list[str], root: Path) -> dict[str, list[str]] | 
     """Group -> hosts (every host of its children included), read with Ansible's own inventory code in this
     process, which is seconds faster than running ansible-inventory; None when a source cannot be parsed."""
     os.environ.update(_ansible_env(root))
+    from ansible import constants
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader
+
+    # As Ansible's own programs do first: a collection's inventory plugin (slurm_allocation) is found then.
+    init_plugin_loader(constants.COLLECTIONS_PATHS)
 
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         try:
@@ -230,6 +236,7 @@ def _groups(sources: list[str], root: Path) -> dict[str, list[str]] | None:
 
 
 def load_inventory(sources: list[str], root: Path) -> Inventory:
+    _ansible_programs_on_path()
     import ansible_runner
 
     for source in sources:
@@ -267,6 +274,15 @@ def check_limit(inventory: Inventory, limit: str | None) -> None:
             f"fix: use a host or group of the inventory (hosts: {', '.join(inventory.hosts[:6])}"
             f"{', ...' if len(inventory.hosts) > 6 else ''})"
         )
+
+
+def _ansible_programs_on_path() -> None:
+    """Ansible's programs stand beside the interpreter gymfleet runs with: a virtualenv that is not activated (a
+    SLURM user's ~/gymfleet/bin/gymfleet) works as well as one that is. ansible-runner looks them up on PATH."""
+    programs = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if programs not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(filter(None, [path, programs]))
 
 
 def _ansible_env(root: Path) -> dict[str, str]:
