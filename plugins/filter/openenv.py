@@ -46,19 +46,27 @@ def slurm_cpus(cpus_per_task, cpus_per_node="") -> int:
     return 1
 
 
-def openenv_status_checks(ports: list, address: str, health_path: str = "/health") -> list[dict]:
-    """The status checks of the servers (module host_status): each one's health path on the cluster address."""
+def openenv_status_checks(ports: list, address: str, health_path: str = "/health", slurm_job: str = "") -> list[dict]:
+    """The status checks of the servers (module host_status): each one's health path on the cluster address, and
+    with a SLURM job, the job's steps (each server's step is named by services' slurm runtime)."""
     checks = []
     for port in ports:
         url = f"http://{address}:{int(port)}"
-        checks.append({"id": f"openenv-{int(port)}",
-                       "probes": {"health": {"http": {"url": url + health_path, "json": False}}},
-                       "row": {"judge": "openenv_server", "system": "openenv", "component": f"openenv :{int(port)}",
-                               "url": url}})
+        probes = {"health": {"http": {"url": url + health_path, "json": False}}}
+        row = {"judge": "openenv_server", "system": "openenv", "component": f"openenv :{int(port)}", "url": url}
+        if slurm_job:
+            probes["steps"] = slurm_steps_probe(slurm_job)
+            row["step"] = f"openenv.openenv@{int(port)}"
+        checks.append({"id": f"openenv-{int(port)}", "probes": probes, "row": row})
     return checks
+
+
+def slurm_steps_probe(job: str) -> dict:
+    """A host_status probe listing a SLURM job's running steps (id|name|nodes)."""
+    return {"command": {"argv": ["squeue", "--steps", "--noheader", f"--jobs={job}", "--format=%i|%j|%N"]}}
 
 
 class FilterModule:
     def filters(self):
         return {"openenv_services": openenv_services, "openenv_status_checks": openenv_status_checks,
-                "slurm_cpus": slurm_cpus}
+                "slurm_cpus": slurm_cpus, "slurm_steps_probe": slurm_steps_probe}

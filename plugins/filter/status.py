@@ -14,7 +14,10 @@ def status_report(hosts: list, hostvars, answered: list, register: str = "gymfle
         result = variables.get(register)
         if host in answered and isinstance(result, dict) and "checks" in result:
             results[host] = result
-        addresses[host] = variables.get("cluster_address") or ""
+        # Only a member's address is decided on the host itself (role cluster_address), so only a member's can
+        # have moved off its interfaces; a SLURM node's is its name's, and its probes run elsewhere.
+        member = "cluster" in (variables.get("group_names") or [])
+        addresses[host] = (variables.get("cluster_address") or "") if member else ""
     try:
         return report(list(hosts), results, addresses)
     except (KeyError, ValueError, TypeError) as exc:

@@ -163,8 +163,9 @@ def slurm_host_vars(path: str, node: str, group: str) -> dict:
     try:
         address = socket.gethostbyname(node)
     except OSError as exc:
-        raise AnsibleParserError(f"{path}: node {node}: its name does not resolve here ({exc}); fix: run gymfleet on "
-                                 "the login node or a node of the allocation, where SLURM's node names resolve") from None
+        raise AnsibleParserError(f"{path}: node {node}: its name does not resolve here ({exc}); fix: run gymfleet "
+                                 "on the login node or a node of the allocation, where SLURM's node names resolve"
+                                 ) from None
     return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
             "cluster_address": address, "openenv_runtime": "slurm", "envoy_runtime": "slurm",
             "preflight_group_rules": [{"group": group, "min": 1}]}

@@ -113,7 +113,8 @@ def normalize(declaration: dict) -> dict:
     spec["ports"] = sorted({int(p) for p in spec["ports"]})
     spec["cpus"] = int(spec["cpus"])
     if spec["cpus"] < 0:
-        raise DeclarationError(f"service {name}: cpus {spec['cpus']} is negative; fix: 0 (the runtime's default) or more")
+        raise DeclarationError(f"service {name}: cpus {spec['cpus']} is negative; fix: 0 (the runtime's default) "
+                               "or more")
     if spec["type"] not in SERVICE_TYPES:
         raise DeclarationError(f"service {name}: type {spec['type']!r}; fix: one of {', '.join(SERVICE_TYPES)}")
     if spec["restart"] not in RESTART_POLICIES:

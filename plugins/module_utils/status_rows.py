@@ -11,6 +11,7 @@ import json
 from typing import NamedTuple
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import judge_backends
+from ansible_collections.gymfleet.cluster.plugins.module_utils.hostlist import HostlistError, expand_hostlist
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import summarize_info
 
 UP, DOWN = "up", "DOWN"
@@ -157,10 +158,31 @@ def ray_node(host, row, results, answers: Answers) -> dict:
     return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), metrics)
 
 
+def slurm_step(host: str, row: dict, results: dict) -> tuple[bool, str]:
+    """(runs, what to say) for a row whose service is a SLURM job step (row `step`: component.service, results
+    `steps`: squeue --steps lines id|name|nodes); (True, "") for any other row."""
+    if not row.get("step"):
+        return True, ""
+    answer = results.get("steps") or {}
+    if answer.get("rc") != 0:
+        return False, f"; squeue: {(answer.get('stderr') or answer.get('error') or 'no answer').strip()}"
+    for line in (answer.get("stdout") or "").splitlines():
+        step_id, _, rest = line.strip().partition("|")
+        name, _, nodes = rest.partition("|")
+        try:
+            on_host = host in expand_hostlist(nodes)
+        except HostlistError:
+            on_host = host == nodes
+        if name.startswith(f"gymfleet.{row['step']}.") and on_host:
+            return True, f"; job step {step_id}"
+    return False, "; no job step runs it"
+
+
 def openenv_server(host, row, results, answers) -> dict:
     status = results["health"].get("status")
-    return _row(host, row, UP if status == 200 else DOWN,
-                f"{row['url']}/health " + (str(status) if status is not None else "no answer"),
+    step_runs, step_note = slurm_step(host, row, results)
+    return _row(host, row, UP if status == 200 and step_runs else DOWN,
+                f"{row['url']}/health " + (str(status) if status is not None else "no answer") + step_note,
                 {"role": "server", "url": row["url"], "healthy": status == 200})
 
 
@@ -171,8 +193,9 @@ def envoy(host, row, results, answers) -> dict:
         [f"not in the cluster: {', '.join(summary['missing'])}"] if summary["missing"] else []) + (
         [f"unhealthy: {'; '.join(summary['unhealthy'])}"] if summary["unhealthy"] else [])
     healthy = summary["healthy"] if summary else 0
-    detail = f"backends healthy {healthy}/{len(row['backends'])}" + "".join(f"; {p}" for p in problems)
-    return _row(host, row, DOWN if problems else UP, detail, {
+    step_runs, step_note = slurm_step(host, row, results)
+    detail = f"backends healthy {healthy}/{len(row['backends'])}" + "".join(f"; {p}" for p in problems) + step_note
+    return _row(host, row, DOWN if problems or not step_runs else UP, detail, {
         "role": "envoy", "url": row["url"], "backends_healthy": healthy, "backends_total": len(row["backends"])})
 
 

@@ -483,7 +483,11 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     probe,
     start_levels,
 )
-from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import SlurmError, SlurmRuntime, converge_steps
+from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import (
+    SlurmError,
+    SlurmRuntime,
+    converge_steps,
+)
 from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import (
     ServiceFailure,
     SystemdRuntime,

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,8 +178,11 @@ def _parse_in_process(sources: list[str], root: Path) -> dict[str, list[str]] | 
     from ansible.parsing.dataloader import DataLoader
     from ansible.plugins.loader import init_plugin_loader
 
-    # As Ansible's own programs do first: a collection's inventory plugin (slurm_allocation) is found then.
-    init_plugin_loader(constants.COLLECTIONS_PATHS)
+    # As Ansible's own programs do first: a collection's inventory plugin (slurm_allocation) is found then. A
+    # second call in one process (the API, tests) keeps the first finder, which Ansible warns about.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="AnsibleCollectionFinder has already been configured")
+        init_plugin_loader(constants.COLLECTIONS_PATHS)
 
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         try:

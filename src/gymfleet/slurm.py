@@ -103,9 +103,9 @@ def enter(sources: list[str], may_allocate: bool, log) -> dict[str, str]:
         log(f"allocation {job} of {inventory.name} has ended ({state or 'gone from the queue'})")
     if not may_allocate or "allocate" not in config:
         raise GymfleetError(
-            f"inventory {inventory.name}: gymfleet runs outside any SLURM allocation and none is asked for; fix: run it "
-            "inside salloc (salloc --nodes=N+1 ...), or add allocate: to the file and run gymfleet deploy, which asks "
-            "SLURM for the nodes")
+            f"inventory {inventory.name}: gymfleet runs outside any SLURM allocation and none is asked for; fix: run "
+            "it inside salloc (salloc --nodes=N+1 ...), or add allocate: to the file and run gymfleet deploy, which "
+            "asks SLURM for the nodes")
     argv = salloc_argv(config, inventory.name)
     log(f"asking SLURM for an allocation: {' '.join(argv)}")
     done = _run(argv)

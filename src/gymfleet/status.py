@@ -7,9 +7,7 @@ playbook publishes all of them as the fact gymfleet_status_report, which is read
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 
@@ -19,8 +17,10 @@ from gymfleet.events import RunResult, RunState
 @functools.cache
 def system_titles() -> dict[str, str]:
     """Systems in the order they are shown, with their titles: from the collection's meta/systems.yml."""
-    root = Path(os.environ.get("GYMFLEET_HOME") or Path(__file__).resolve().parents[2])
-    manifest = yaml.safe_load((root / "meta" / "systems.yml").read_text())
+    from gymfleet.runner import collection_root
+
+    # The collection the playbooks come from: a checkout's, or the one an installed wheel carries.
+    manifest = yaml.safe_load((collection_root() / "meta" / "systems.yml").read_text())
     titles = {system["name"]: system["title"] for system in manifest["systems"]}
     return {name: titles[name] for name in manifest.get("status_order") or titles}
 # A parameter-server process that ran its part of the job to the end counts as up.

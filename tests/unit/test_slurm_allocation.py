@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def inventory(tmp_path, env=None, **config):
 
 
 def test_first_node_runs_envoy_the_rest_serve(tmp_path):
-    proc, listing = inventory(tmp_path, nodelist="node[01-03]", use_scontrol=False, workers=2)
+    proc, listing = inventory(tmp_path, nodelist="node[01-03]", use_scontrol=False, workers=2, runtime="systemd")
     assert proc.returncode == 0, proc.stderr
     assert listing["openenv_envoy"]["hosts"] == ["node01"]
     assert listing["openenv_worker"]["hosts"] == ["node02", "node03"]
@@ -71,7 +72,7 @@ def test_first_node_runs_envoy_the_rest_serve(tmp_path):
 
 def test_node_list_from_the_allocation_and_groups_renamed(tmp_path):
     proc, listing = inventory(tmp_path, env={"SLURM_JOB_NODELIST": "cpu[1-4]"}, use_scontrol=False,
-                              envoy_nodes=2, envoy_group="lb", worker_group="servers",
+                              runtime="systemd", envoy_nodes=2, envoy_group="lb", worker_group="servers",
                               compose={"ansible_host": "inventory_hostname ~ '.cluster'"})
     assert proc.returncode == 0, proc.stderr
     assert listing["lb"]["hosts"] == ["cpu1", "cpu2"] and listing["servers"]["hosts"] == ["cpu3", "cpu4"]
@@ -89,7 +90,7 @@ def test_node_list_from_the_allocation_and_groups_renamed(tmp_path):
 ])
 def test_bad_allocations_fail_with_the_fix(tmp_path, config, message):
     env = {"SLURM_JOB_NODELIST": ""}
-    proc, _ = inventory(tmp_path, env=env, use_scontrol=False, **config)
+    proc, _ = inventory(tmp_path, env=env, use_scontrol=False, runtime="systemd", **config)
     assert proc.returncode != 0
     assert message in " ".join(proc.stderr.split())
 
@@ -102,8 +103,50 @@ def test_scontrol_is_asked_when_it_is_on_path(tmp_path):
                       'printf "from-scontrol-1\\nfrom-scontrol-2\\n"\n')
     double.chmod(0o755)
     path = f"{double.parent}:{os.environ['PATH']}"
-    proc, listing = inventory(tmp_path, env={"PATH": path}, nodelist="node[1-2]")
+    proc, listing = inventory(tmp_path, env={"PATH": path}, nodelist="node[1-2]", runtime="systemd")
     assert proc.returncode == 0, proc.stderr
     assert listing["openenv_envoy"]["hosts"] == ["from-scontrol-1"]
-    _, builtin = inventory(tmp_path, env={"PATH": path}, nodelist="node[1-2]", use_scontrol=False)
+    _, builtin = inventory(tmp_path, env={"PATH": path}, nodelist="node[1-2]", use_scontrol=False, runtime="systemd")
     assert builtin["openenv_envoy"]["hosts"] == ["node1"]
+
+
+def plain(value):
+    """A listing's value without the marks of unsafe text that a plugin's variables carry."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    return [plain(v) for v in value] if isinstance(value, list) else value
+
+
+def test_slurm_runtime_runs_everything_from_here_as_job_steps(tmp_path):
+    # Names that resolve on this machine stand for the allocation's nodes.
+    nodes = ["localhost", socket.gethostname()]
+    proc, listing = inventory(tmp_path, env={"SLURM_JOB_NODELIST": ",".join(nodes)}, use_scontrol=False)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(listing["slurm_allocation"]["hosts"]) == sorted(nodes)
+    assert "cluster" not in listing  # no firewall, no cluster address: nothing that needs root
+    variables = plain(listing["_meta"]["hostvars"]["localhost"])
+    assert variables["ansible_connection"] == "local"
+    assert variables["cluster_address"] == "127.0.0.1"
+    assert variables["openenv_runtime"] == variables["envoy_runtime"] == "slurm"
+    assert variables["preflight_group_rules"] == [{"group": "slurm_allocation", "min": 1}]
+
+
+def test_single_node_has_no_envoy(tmp_path):
+    proc, listing = inventory(tmp_path, env={"SLURM_JOB_NODELIST": "localhost"}, use_scontrol=False, envoy_nodes=0)
+    assert proc.returncode == 0, proc.stderr
+    assert listing["openenv_worker"]["hosts"] == ["localhost"]
+    assert "hosts" not in listing.get("openenv_envoy", {})
+
+
+@pytest.mark.parametrize(("config", "env", "message"), [
+    ({"nodelist": "localhost,gymfleet-not-a-node"}, {"SLURM_JOB_NODELIST": "localhost"},
+     "node(s) gymfleet-not-a-node are not in this allocation (localhost); fix: remove nodelist from the file"),
+    ({}, {"SLURM_JOB_NODELIST": "localhost,gymfleet-not-a-node.invalid"},
+     "node gymfleet-not-a-node.invalid: its name does not resolve here"),
+])
+def test_slurm_runtime_refuses_nodes_it_cannot_use(tmp_path, config, env, message):
+    proc, _ = inventory(tmp_path, env=env, use_scontrol=False, **config)
+    assert proc.returncode != 0
+    assert message in " ".join(proc.stderr.split())

@@ -1,0 +1,95 @@
+"""The SLURM runtime's parts that need no SLURM: step names, squeue's lines, environment files, the port hint,
+and the CLI's allocation request. The runtime against a real slurmctld and slurmd is molecule's slurm scenario."""
+
+import pytest
+from ansible_collections.gymfleet.cluster.plugins.filter.openenv import openenv_status_checks, slurm_cpus
+from ansible_collections.gymfleet.cluster.plugins.module_utils.services import definition_hash, normalize
+from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import (
+    parse_step_name,
+    parse_steps,
+    port_hint,
+    read_environment_file,
+    step_name,
+)
+from ansible_collections.gymfleet.cluster.plugins.module_utils.status_rows import slurm_step
+
+from gymfleet.errors import GymfleetError
+from gymfleet.slurm import allocation_inventory, salloc_argv
+
+
+def test_a_step_name_carries_the_mark_the_service_and_the_hash():
+    name = step_name("openenv", "openenv@8000", "ab12")
+    assert name == "gymfleet.openenv.openenv@8000.ab12"
+    assert parse_step_name(name) == ("openenv", "openenv@8000", "ab12")
+    assert parse_step_name("gymfleet.redis.redis-server@6379.conf.ff") == ("redis", "redis-server@6379.conf", "ff")
+    assert parse_step_name("interactive") is None, "another program's step is never ours"
+    assert parse_step_name("mine.openenv.x.y") is None
+
+
+def test_squeue_step_lines():
+    text = "12.0|gymfleet.envoy.envoy.aa|node1\n12.1|gymfleet.openenv.openenv@8000.bb|node[2-3]\n\n12.extern|extern|\n"
+    assert parse_steps(text) == [
+        {"id": "12.0", "name": "gymfleet.envoy.envoy.aa", "nodes": "node1"},
+        {"id": "12.1", "name": "gymfleet.openenv.openenv@8000.bb", "nodes": "node[2-3]"},
+        {"id": "12.extern", "name": "extern", "nodes": ""},
+    ]
+
+
+def test_environment_files_are_read_as_systemd_reads_them(tmp_path):
+    path = tmp_path / "env"
+    path.write_text('# comment\n; another\nA=1\nB="two words"\nC=\'x\'\n\nnot a pair\nD = spaced \n')
+    assert read_environment_file(str(path)) == {"A": "1", "B": "two words", "C": "x", "D": "spaced"}
+
+
+def test_a_port_in_use_names_the_node_the_port_and_the_fix():
+    lines = ["INFO: Started server process", "ERROR: [Errno 98] error while attempting to bind on address "
+             "('10.0.0.2', 8000): address already in use"]
+    hint = port_hint(lines, "node2", [8000])
+    assert "port 8000 on node node2 is held by another process" in hint and "fix:" in hint
+    assert port_hint(["Traceback", "ImportError: no module"], "node2", [8000]) == ""
+
+
+def test_cpus_zero_keeps_the_hash_of_declarations_made_before_it_existed():
+    spec = normalize({"name": "web", "argv": ["/bin/true"]})
+    before = {k: v for k, v in spec.items() if k != "cpus"}
+    assert definition_hash(spec, {}) == definition_hash(before, {}), "no restart of every service on upgrade"
+    assert definition_hash({**spec, "cpus": 4}, {}) != definition_hash(spec, {})
+
+
+@pytest.mark.parametrize(("per_task", "per_node", "cpus"), [
+    ("8", "48(x3)", 8), ("", "48(x3)", 48), ("", "48,32", 48), ("", "", 1), ("0", "", 1)])
+def test_workers_follow_the_runbook(per_task, per_node, cpus):
+    assert slurm_cpus(per_task, per_node) == cpus
+
+
+def test_a_server_without_its_step_is_down_even_when_something_answers():
+    row = openenv_status_checks([8000], "10.0.0.2", "/health", "12")[0]["row"]
+    steps = {"rc": 0, "stdout": "12.1|gymfleet.openenv.openenv@8000.bb|node[2-3]\n"}
+    assert slurm_step("node3", row, {"steps": steps}) == (True, "; job step 12.1")
+    assert slurm_step("node4", row, {"steps": steps}) == (False, "; no job step runs it")
+    assert slurm_step("node3", row, {"steps": {"rc": 1, "stderr": "slurm_load_jobs error: Invalid job id"}}) == (
+        False, "; squeue: slurm_load_jobs error: Invalid job id")
+    assert slurm_step("node3", {"url": "x"}, {}) == (True, ""), "a row of a systemd host"
+
+
+def test_the_allocation_request_follows_the_n_plus_one_rule(tmp_path):
+    path = tmp_path / "job.slurm.yml"
+    path.write_text("plugin: gymfleet.cluster.slurm_allocation\nworkers: 2\n"
+                    "allocate: {cpus_per_node: 48, time: '2:00:00', partition: hopper-cpu}\n")
+    found, config = allocation_inventory([str(path)])
+    assert found == path.resolve()
+    assert salloc_argv(config, path.name) == [
+        "salloc", "--no-shell", "--nodes=3", "--job-name=gymfleet-job", "--time=2:00:00", "--cpus-per-task=48",
+        "--partition=hopper-cpu"]
+    assert allocation_inventory([str(tmp_path)]) is None, "a directory is not the plugin's file"
+
+
+@pytest.mark.parametrize(("config", "words"), [
+    ({"allocate": {"time": "1:00:00"}}, "allocate needs workers"),
+    ({"workers": 2, "allocate": {"nodes": 3}}, "allocate has unknown keys ['nodes']"),
+    ({"workers": 2, "allocate": "3 nodes"}, "allocate must be a mapping"),
+])
+def test_a_bad_allocation_request_says_the_fix(config, words):
+    with pytest.raises(GymfleetError, match="fix:") as refused:
+        salloc_argv({"plugin": "gymfleet.cluster.slurm_allocation", **config}, "job.slurm.yml")
+    assert words in str(refused.value)
