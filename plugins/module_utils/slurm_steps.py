@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.hostlist import HostlistError, expand_hostlist
@@ -30,6 +31,21 @@ LOG_LINES = 20
 PORT_IN_USE = re.compile(r"address already in use|errno 98|EADDRINUSE", re.IGNORECASE)
 # Variables the Ansible module itself runs with: not the service's business.
 PRIVATE_ENV = re.compile(r"^(_?ANSIBLE_|PYTHONPATH$)")
+
+
+# Run on the node by check_node: prints the marker file's content, then `held PORT` for each TCP port that cannot
+# be bound there on every address (whoever holds it on any of them would make the service's bind fail).
+NODE_CHECK = """
+import socket, sys
+print(open(sys.argv[1]).read())
+for port in sys.argv[2:]:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", int(port)))
+        except OSError:
+            print("held", port)
+"""
 
 
 class SlurmError(Exception):
@@ -119,21 +135,30 @@ class SlurmRuntime:
             raise SlurmError(f"node {self.node} is not in SLURM job {self.job} (its nodes: {nodes}); fix: use the "
                              "allocation's nodes (SLURM_JOB_NODELIST) in the inventory")
 
-    def check_shared(self) -> None:
-        """The directory the node reads the services' code and logs from is the one written here: a marker
-        written on this node must be read back on the service's node."""
+    def check_node(self, ports: list[int]) -> None:
+        """One step on the node, before anything changes there: the directory the services read their code from
+        and write their logs to is the one written here (a marker written on this node is read back there), and
+        no other process holds the ports of the services about to start."""
         os.makedirs(self.log_dir, exist_ok=True)
         token = secrets.token_hex(8)
         marker = os.path.join(self.log_dir, f".shared-{self.node}")
         with open(marker, "w", encoding="utf-8") as handle:
             handle.write(token)
-        rc, out, err = self._run(["srun", f"--jobid={self.job}", "--overlap", "--nodes=1", "--ntasks=1",
-                                  f"--nodelist={self.node}", f"--job-name={MARK}.check", "cat", marker], check=False)
+        # The interpreter this module runs with lives in the user's (shared) home, like gymfleet itself.
+        argv = ["srun", f"--jobid={self.job}", "--overlap", "--nodes=1", "--ntasks=1", f"--nodelist={self.node}",
+                f"--job-name={MARK}.check", sys.executable, "-c", NODE_CHECK, marker, *[str(p) for p in ports]]
+        rc, out, err = self._run(argv, check=False)
         os.unlink(marker)
-        if rc != 0 or out.strip() != token:
-            raise SlurmError(f"{self.log_dir} is not shared with node {self.node} (a marker written here reads "
-                             f"{out.strip()[:40]!r} there: {err.strip()[:200]}); fix: put the gymfleet directory on "
-                             "the filesystem every node mounts (the shared home)")
+        lines = out.splitlines()
+        if rc != 0 or not lines or lines[0].strip() != token:
+            seen = (err or out).strip()[:200] or "no answer"
+            raise SlurmError(f"{self.log_dir} is not shared with node {self.node} (a marker written here is not read "
+                             f"back there: {seen}); fix: put the gymfleet directory on the filesystem every node "
+                             "mounts (the shared home)")
+        held = [line.split()[1] for line in lines[1:] if line.startswith("held ")]
+        if held:
+            raise SlurmError(f"port {', '.join(held)} on node {self.node} is held by another process (another job's?); "
+                             "fix: choose a free port for this service in the inventory, or end what holds it")
 
     def steps(self) -> dict[str, dict]:
         """This component's steps on this node: service name -> {id, name, digest}."""
@@ -269,10 +294,11 @@ def converge_steps(module, runtime: SlurmRuntime, specs: list[dict]) -> dict:
         result["started"] = [spec["name"] for spec, action in actions if action == "start"]
         result["restarted"] = [spec["name"] for spec, action in actions if action == "restart"]
         if not module.check_mode:
+            # Before anything is cancelled: a step that could not read its files would leave the node without it.
+            if actions:
+                runtime.check_node([port for spec, action in actions if action == "start" for port in spec["ports"]])
             runtime.cancel(removed + [running[spec["name"]] for spec, action in actions if action == "restart"],
                            deadline)
-            if actions:
-                runtime.check_shared()
             # In start order, each waited for before the next level: the declarations' `after`.
             for level in start_levels([spec for spec, _ in actions]):
                 launches = [(spec, runtime.launch(spec, digests[spec["name"]])) for spec in level]

@@ -1,10 +1,15 @@
 """The SLURM runtime's parts that need no SLURM: step names, squeue's lines, environment files, the port hint,
 and the CLI's allocation request. The runtime against a real slurmctld and slurmd is molecule's slurm scenario."""
 
+import socket
+import subprocess
+import sys
+
 import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.openenv import openenv_status_checks, slurm_cpus
 from ansible_collections.gymfleet.cluster.plugins.module_utils.services import definition_hash, normalize
 from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import (
+    NODE_CHECK,
     parse_step_name,
     parse_steps,
     port_hint,
@@ -93,3 +98,17 @@ def test_a_bad_allocation_request_says_the_fix(config, words):
     with pytest.raises(GymfleetError, match="fix:") as refused:
         salloc_argv({"plugin": "gymfleet.cluster.slurm_allocation", **config}, "job.slurm.yml")
     assert words in str(refused.value)
+
+
+def test_the_node_check_reads_the_marker_and_names_held_ports(tmp_path):
+    marker = tmp_path / "marker"
+    marker.write_text("token")
+    with socket.socket() as holder, socket.socket() as free:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        free.bind(("127.0.0.1", 0))
+        held_port, free_port = holder.getsockname()[1], free.getsockname()[1]
+        free.close()
+        done = subprocess.run([sys.executable, "-c", NODE_CHECK, str(marker), str(held_port), str(free_port)],
+                              capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["token", f"held {held_port}"]
