@@ -151,7 +151,8 @@ class SlurmRuntime:
         os.unlink(marker)
         lines = out.splitlines()
         if rc != 0 or not lines or lines[0].strip() != token:
-            seen = (err or out).strip()[:200] or "no answer"
+            said = [line.strip() for line in (err or out).splitlines() if line.strip() and not line.startswith("srun:")]
+            seen = said[-1][:200] if said else "no answer"
             raise SlurmError(f"{self.log_dir} is not shared with node {self.node} (a marker written here is not read "
                              f"back there: {seen}); fix: put the gymfleet directory on the filesystem every node "
                              "mounts (the shared home)")

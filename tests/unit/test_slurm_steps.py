@@ -19,7 +19,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps impor
 from ansible_collections.gymfleet.cluster.plugins.module_utils.status_rows import slurm_step
 
 from gymfleet.errors import GymfleetError
-from gymfleet.slurm import allocation_inventory, salloc_argv
+from gymfleet.slurm import allocation_inventory, enter, salloc_argv
 
 
 def test_a_step_name_carries_the_mark_the_service_and_the_hash():
@@ -112,3 +112,15 @@ def test_the_node_check_reads_the_marker_and_names_held_ports(tmp_path):
         done = subprocess.run([sys.executable, "-c", NODE_CHECK, str(marker), str(held_port), str(free_port)],
                               capture_output=True, text=True, check=True)
     assert done.stdout.splitlines() == ["token", f"held {held_port}"]
+
+
+def test_outside_an_allocation_with_none_asked_for_says_the_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no allocation remembered
+    path = tmp_path / "job.slurm.yml"
+    path.write_text("plugin: gymfleet.cluster.slurm_allocation\nworkers: 2\n")
+    with pytest.raises(GymfleetError, match="runs outside any SLURM allocation and none is asked for; fix: run it "
+                                            "inside salloc"):
+        enter([str(path)], may_allocate=True, log=print)
+    monkeypatch.setenv("SLURM_JOB_ID", "12")
+    assert enter([str(path)], may_allocate=True, log=print) == {}, "inside salloc the plugin reads the allocation"
