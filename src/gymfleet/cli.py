@@ -295,8 +295,8 @@ def _playbook(args) -> int:
         import getpass
 
         request.vault_password = getpass.getpass("Vault password: ")
-    # A *.slurm.yml inventory used outside salloc runs in the allocation deploy asked for.
-    os.environ.update(slurm.enter(request.inventory, may_allocate=name == "deploy", log=_log))
+    # A *.slurm.yml inventory used outside salloc runs in the allocation deploy asked for (not a --check one).
+    os.environ.update(slurm.enter(request.inventory, may_allocate=name == "deploy" and not request.check, log=_log))
     if name in CONFIRMED and not (args.yes or request.check):
         _confirm(name, request)
     if name == "status":

@@ -1,0 +1,197 @@
+"""Issue 20's fault matrix, OmniBoxes' rows: each fault induced on the real processes of a lab, and what the master
+and the pools show until it is whole again.
+
+Usage: python bench/faults_omniboxes.py -i INVENTORY [--runs N]
+INVENTORY is a lab where OmniBoxes is deployed (such as molecule omniboxes's, after converge: the master on the
+host of omniboxes_master, workers on omniboxes_worker with their omniboxes_instances).
+
+The faults, on the last worker (the master's own host for the master and its registry):
+  node kill -9        SIGKILL to the node server's processes (systemd starts it after omniboxes_restart_sec)
+  instance kill -9    SIGKILL to one instance server
+  master kill -9      SIGKILL to the master API
+  registry restart    systemctl restart of the master's registry Redis
+  registry kill -9    SIGKILL to the registry Redis
+  pool Redis kill -9  SIGKILL to the worker's pool Redis (its pool lives in memory)
+Polled every 0.5 s from the fault, as a user of the master sees it and as the worker's pool holds it:
+  detect    the master's /info first differs from the whole cluster (healthy nodes, capacity), or the pool misses
+            a port
+  recover   the first poll after that with the master whole and every pool complete again
+  pool      for the pool rows: seconds until the worker's pool holds every instance port again
+  lost      what is still missing at the deadline: nodes, capacity, pool ports
+The master reads its registry and asks its nodes every 10 s (upstream's period), so what it shows lags by up to
+that much. Medians of --runs runs. Targets: nothing lost; a pool complete <= 5 s after its Redis dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+POLL = 0.5
+DEADLINE = 120.0
+TARGETS = {"pool Redis kill -9": 5.0}
+
+
+def sh(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, check=check, cwd=ROOT)
+
+
+def in_host(host: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    """A lab host is a container of this machine's Docker."""
+    return sh(["docker", "exec", host, "sh", "-c", script], check=check)
+
+
+def lab(inventories: list[Path]) -> tuple[str, list[str], dict]:
+    args = [str(BIN / "ansible-inventory")]
+    for inventory in inventories:
+        args += ["-i", str(inventory)]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    listing = json.loads(subprocess.run([*args, "--list"], capture_output=True, text=True, env=env, cwd=ROOT,
+                                        check=True).stdout)
+    return (listing["omniboxes_master"]["hosts"][0], sorted(listing["omniboxes_worker"]["hosts"]),
+            listing["_meta"]["hostvars"])
+
+
+class Cluster:
+    """The master's /info (asked on its host, as its users' clients do) and a worker's pool in its Redis."""
+
+    def __init__(self, master: str, workers: list[str], hostvars: dict):
+        self.master, self.workers = master, workers
+        self.instances = {w: int(hostvars[w].get("omniboxes_instances", 1)) for w in workers}
+
+    def master_view(self) -> tuple[int, int] | None:
+        """(healthy nodes, their capacity), None when the master does not answer."""
+        done = in_host(self.master, "curl -s --max-time 2 -H 'x-api-key: default_key' http://127.0.0.1:7000/info",
+                       check=False)
+        try:
+            nodes = json.loads(done.stdout)["nodes"] or []
+        except (ValueError, KeyError, TypeError):
+            return None
+        healthy = [node for node in nodes if node.get("healthy")]
+        return len(healthy), sum(int(node.get("capacity", 0)) for node in healthy)
+
+    def pool(self, worker: str) -> int | None:
+        """Instance ports the worker's pool holds (available and leased), None when its Redis does not answer."""
+        done = in_host(worker, "redis-cli -p 6380 SCARD available && redis-cli -p 6380 SCARD in_use", check=False)
+        counts = done.stdout.split()
+        return sum(int(c) for c in counts) if done.returncode == 0 and len(counts) == 2 and all(
+            c.isdigit() for c in counts) else None
+
+    def whole_view(self) -> tuple[int, int]:
+        return len(self.workers), sum(self.instances.values())
+
+    def state(self, worker: str) -> tuple[bool, tuple | None, int | None]:
+        view, pool = self.master_view(), self.pool(worker)
+        return view == self.whole_view() and pool == self.instances[worker], view, pool
+
+
+def faults(master: str, worker: str) -> dict:
+    return {
+        "node kill -9": (worker, "systemctl kill --signal=KILL omniboxes-node"),
+        "instance kill -9": (worker, "systemctl kill --signal=KILL omniboxes-instance@9000"),
+        "master kill -9": (master, "systemctl kill --signal=KILL omniboxes-master"),
+        "registry restart": (master, "systemctl restart redis-server@6379"),
+        "registry kill -9": (master, "systemctl kill --signal=KILL redis-server@6379"),
+        "pool Redis kill -9": (worker, "systemctl kill --signal=KILL redis-server@6380"),
+    }
+
+
+def wait_whole(cluster: Cluster, worker: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not cluster.state(worker)[0]:
+        if time.monotonic() > deadline:
+            sys.exit(f"the cluster is not whole: {cluster.state(worker)[1:]} of {cluster.whole_view()}")
+        time.sleep(1)
+
+
+def observe(cluster: Cluster, worker: str, start: float) -> dict:
+    detected = recovered = pool_back = None
+    view = pool = None
+    pool_lost = False
+    while time.monotonic() - start < DEADLINE:
+        whole, view, pool = cluster.state(worker)
+        now = time.monotonic() - start
+        if pool != cluster.instances[worker]:
+            pool_lost = True
+        elif pool_lost and pool_back is None:
+            pool_back = now
+        if detected is None and not whole:
+            detected = now
+        elif detected is not None and whole:
+            recovered = now
+            break
+        elif detected is None and now > 30:
+            break  # the fault never showed
+        time.sleep(POLL)
+    nodes, capacity = view or (0, 0)
+    whole_nodes, whole_capacity = cluster.whole_view()
+    return {"detect": detected, "recover": recovered, "pool": pool_back,
+            "lost": {"nodes": whole_nodes - nodes, "capacity": whole_capacity - capacity,
+                     "pool ports": cluster.instances[worker] - (pool or 0)}}
+
+
+def fmt(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def median(runs: list[dict], key: str):
+    known = [run[key] for run in runs if run[key] is not None]
+    return statistics.median(known) if known else None
+
+
+def table(results: dict, runs: int) -> str:
+    lines = [f"OmniBoxes faults on the lab, medians of {runs} runs (seconds from the fault)",
+             f"{'fault':<20} {'seen':>4} {'detect':>7} {'recover':>8} {'pool':>5}  {'lost at the deadline':<34} target"]
+    for fault, measured in results.items():
+        seen = [run for run in measured if run["detect"] is not None]
+        worst = {key: max(run["lost"][key] for run in measured) for key in measured[0]["lost"]}
+        whole = all(run["recover"] is not None for run in seen) and not any(worst.values())
+        target = TARGETS.get(fault)
+        pool = median(seen, "pool")
+        if target is None:
+            verdict = "ok (nothing lost)" if whole else "MISSED (lost or not back)"
+        else:
+            met = whole and pool is not None and pool <= target
+            verdict = f"{'ok' if met else 'MISSED'} (pool <= {target:.0f} s, nothing lost)"
+        lost = ", ".join(f"{key} {value}" for key, value in worst.items())
+        lines.append(f"{fault:<20} {len(seen):>2}/{len(measured)} {fmt(median(seen, 'detect')):>7} "
+                     f"{fmt(median(seen, 'recover')):>8} {fmt(pool):>5}  {lost:<34} {verdict}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("-i", "--inventory", action="append", type=Path, required=True,
+                        help="a lab where OmniBoxes is deployed")
+    parser.add_argument("--only", action="append", help="only these faults (repeatable)")
+    args = parser.parse_args()
+    master, workers, hostvars = lab(args.inventory)
+    cluster = Cluster(master, workers, hostvars)
+    victim = workers[-1]
+    results: dict = {}
+    for fault, (host, command) in faults(master, victim).items():
+        if args.only and fault not in args.only:
+            continue
+        for _ in range(args.runs):
+            wait_whole(cluster, victim)
+            time.sleep(2)
+            start = time.monotonic()
+            in_host(host, command)
+            run = observe(cluster, victim, start)
+            results.setdefault(fault, []).append(run)
+            print(f"  {fault:<20} {json.dumps(run)}", file=sys.stderr, flush=True)
+    print(table(results, args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
