@@ -14,9 +14,9 @@ The faults, on the last worker (the master's own host for the master and its reg
   pool Redis kill -9  SIGKILL to the worker's pool Redis (its pool lives in memory)
 Polled every 0.5 s from the fault, as a user of the master sees it and as the worker's pool holds it:
   detect    the master's /info first differs from the whole cluster (healthy nodes, capacity), or the pool misses
-            a port
+            a port or holds one whose instance server does not answer /info
   recover   the first poll after that with the master whole and every pool complete again
-  pool      for the pool rows: seconds until the worker's pool holds every instance port again
+  pool      seconds until the worker's pool holds every instance port again, each answering
   lost      what is still missing at the deadline: nodes, capacity, pool ports
 The master reads its registry and asks its nodes every 10 s (upstream's period), so what it shows lags by up to
 that much. Medians of --runs runs. Targets: nothing lost; a pool complete <= 5 s after its Redis dies.
@@ -78,12 +78,18 @@ class Cluster:
         healthy = [node for node in nodes if node.get("healthy")]
         return len(healthy), sum(int(node.get("capacity", 0)) for node in healthy)
 
+    # The ports in the worker's pool (available, and leased as host:port), each with its instance server's answer.
+    POOL = ("for port in $(redis-cli -p 6380 SMEMBERS available) $(redis-cli -p 6380 SMEMBERS in_use | sed 's/.*://');"
+            " do echo $port $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H 'x-api-key: default_key'"
+            " http://127.0.0.1:$port/info); done")
+
     def pool(self, worker: str) -> int | None:
-        """Instance ports the worker's pool holds (available and leased), None when its Redis does not answer."""
-        done = in_host(worker, "redis-cli -p 6380 SCARD available && redis-cli -p 6380 SCARD in_use", check=False)
-        counts = done.stdout.split()
-        return sum(int(c) for c in counts) if done.returncode == 0 and len(counts) == 2 and all(
-            c.isdigit() for c in counts) else None
+        """Ports in the worker's pool (available and leased) whose instance server answers, None when its Redis
+        does not answer: a port whose server is dead would be handed out and fail its client."""
+        if in_host(worker, "redis-cli -p 6380 PING", check=False).stdout.strip() != "PONG":
+            return None
+        lines = in_host(worker, self.POOL, check=False).stdout.split("\n")
+        return sum(1 for line in lines if line.split()[1:] == ["200"])
 
     def whole_view(self) -> tuple[int, int]:
         return len(self.workers), sum(self.instances.values())
