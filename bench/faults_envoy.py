@@ -20,6 +20,8 @@ Measured from the fault, polling every 0.1 s:
   failed    requests through Envoy that failed, of those sent until everything is back
   sessions  WebSocket sessions opened through Envoy before the fault (the OpenEnv client, reset) whose next step
             failed: a killed backend's sessions are lost, and their clients must reset
+Then, once, the servers at their session limit: sessions opened through Envoy one after another, each reset, until
+8 have been tried; how many were accepted, and what the refused clients saw.
 Targets: Envoy ejects a dead backend <= 3 s and takes it back <= 3 s after it answers.
 """
 
@@ -166,6 +168,26 @@ def lost_sessions(sessions, action) -> int:
     return lost
 
 
+def capacity(url: str, tries: int = 8) -> dict:
+    """Sessions accepted through Envoy before the servers refuse more, and the errors of the refused ones."""
+    sys.path.insert(0, os.environ.get("OPENENV_PROJECT", ""))
+    from echo_env import EchoEnv
+
+    accepted, refused = [], []
+    for _ in range(tries):
+        client = EchoEnv(base_url=url).sync()
+        try:
+            client.__enter__()
+            client.reset()
+            accepted.append(client)
+        except Exception as exc:  # noqa: BLE001 - what a refused client raises is the finding
+            refused.append(f"{type(exc).__name__}: {str(exc)[:80]}")
+    for client in accepted:
+        with contextlib.suppress(Exception):
+            client.__exit__(None, None, None)
+    return {"tried": tries, "accepted": len(accepted), "refused": sorted(set(refused))}
+
+
 def wait_all_healthy(envoy: str, backends: list[str]) -> None:
     deadline = time.monotonic() + DEADLINE
     while not all(healthy_backends(envoy).get(b) for b in backends):
@@ -268,6 +290,10 @@ def main() -> int:
     floor = measure("floor", args.inventory, args.runs, FLOOR)
     ours = measure("gymfleet", args.inventory, args.runs, None)
     print(table(ours, floor, args.runs))
+    envoy, _, _ = lab(args.inventory)
+    limit = capacity(f"http://{address_of(envoy)}:8000")
+    print(f"servers at their session limit: {limit['accepted']} of {limit['tried']} sessions accepted through Envoy; "
+          f"the others saw: {'; '.join(limit['refused']) or 'nothing'}")
     return 0
 
 
