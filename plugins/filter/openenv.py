@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import squeue_steps_argv
+
 
 def openenv_services(ports: list, settings: dict) -> list[dict]:
     """One declaration per port, with the runbook's environment (PORT, WORKERS, MAX_CONCURRENT_ENVS).
@@ -56,14 +58,14 @@ def openenv_status_checks(ports: list, address: str, health_path: str = "/health
         row = {"judge": "openenv_server", "system": "openenv", "component": f"openenv :{int(port)}", "url": url}
         if slurm_job:
             probes["steps"] = slurm_steps_probe(slurm_job)
-            row["step"] = f"openenv.openenv@{int(port)}"
+            row["step"] = {"component": "openenv", "service": f"openenv@{int(port)}"}
         checks.append({"id": f"openenv-{int(port)}", "probes": probes, "row": row})
     return checks
 
 
 def slurm_steps_probe(job: str) -> dict:
-    """A host_status probe listing a SLURM job's running steps (id|name|nodes)."""
-    return {"command": {"argv": ["squeue", "--steps", "--noheader", f"--jobs={job}", "--format=%i|%j|%N"]}}
+    """A host_status probe listing a SLURM job's running steps, as the slurm runtime lists them."""
+    return {"command": {"argv": squeue_steps_argv(job)}}
 
 
 class FilterModule:

@@ -84,3 +84,12 @@ def expand_hostlist(expression: str) -> list[str]:
     for part in _split_top_level(expression.strip()):
         hosts += _expand_part(part)
     return list(dict.fromkeys(hosts))
+
+
+def hosts_of(expression: str) -> list[str]:
+    """The hosts of a node list SLURM printed itself (squeue's %N): expanded, or the text as one name when it is
+    not a host list (empty for a step that has no node)."""
+    try:
+        return expand_hostlist(expression)
+    except HostlistError:
+        return [expression] if expression else []

@@ -9,13 +9,14 @@ component's mark, on this node, are ever cancelled.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import secrets
 import subprocess
 import sys
 import time
 
-from ansible_collections.gymfleet.cluster.plugins.module_utils.hostlist import HostlistError, expand_hostlist
+from ansible_collections.gymfleet.cluster.plugins.module_utils.hostlist import hosts_of
 from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     Deadline,
     definition_hash,
@@ -64,6 +65,26 @@ def parse_step_name(name: str) -> tuple[str, str, str] | None:
     return parts[1], ".".join(parts[2:-1]), parts[-1]
 
 
+def squeue_steps_argv(job: str) -> list[str]:
+    """squeue listing a job's running steps as id|name|nodes (what parse_steps reads; status asks the same)."""
+    return ["squeue", "--steps", "--noheader", f"--jobs={job}", "--format=%i|%j|%N"]
+
+
+def marked_steps(steps: list[dict], component: str, node: str) -> dict[str, dict]:
+    """The steps gymfleet runs for a component on a node: service name -> {id, name, nodes, digest}."""
+    mine = {}
+    for step in steps:
+        marked = parse_step_name(step["name"])
+        if marked and marked[0] == component and node in hosts_of(step["nodes"]):
+            mine[marked[1]] = {**step, "digest": marked[2]}
+    return mine
+
+
+def port_held(node: str, ports: list) -> str:
+    return (f"port {', '.join(str(p) for p in ports) or 'of the service'} on node {node} is held by another process "
+            "(another job's?); fix: choose a free port for this service in the inventory, or end what holds it")
+
+
 def parse_steps(text: str) -> list[dict]:
     """squeue --steps --format=%i|%j|%N lines: [{id, name, nodes}] (a step's nodes as a SLURM host list)."""
     steps = []
@@ -93,11 +114,7 @@ def read_environment_file(path: str) -> dict[str, str]:
 
 def port_hint(lines: list[str], node: str, ports: list[int]) -> str:
     """The fix for a step that died because its port is taken on its node, or an empty string."""
-    if not any(PORT_IN_USE.search(line) for line in lines):
-        return ""
-    held = ", ".join(str(p) for p in ports) or "its port"
-    return (f"; port {held} on node {node} is held by another process (another job's?); fix: choose a free port "
-            "for this service in the inventory, or end what holds it")
+    return f"; {port_held(node, ports)}" if any(PORT_IN_USE.search(line) for line in lines) else ""
 
 
 class SlurmRuntime:
@@ -127,11 +144,7 @@ class SlurmRuntime:
         if state != "RUNNING":
             raise SlurmError(f"SLURM job {self.job} is {state}, not RUNNING; fix: wait until the allocation is "
                              "granted (squeue -j), then deploy again")
-        try:
-            held = expand_hostlist(nodes)
-        except HostlistError:
-            held = nodes.split(",")
-        if self.node not in held:
+        if self.node not in hosts_of(nodes):
             raise SlurmError(f"node {self.node} is not in SLURM job {self.job} (its nodes: {nodes}); fix: use the "
                              "allocation's nodes (SLURM_JOB_NODELIST) in the inventory")
 
@@ -158,26 +171,15 @@ class SlurmRuntime:
                              "mounts (the shared home)")
         held = [line.split()[1] for line in lines[1:] if line.startswith("held ")]
         if held:
-            raise SlurmError(f"port {', '.join(held)} on node {self.node} is held by another process (another job's?); "
-                             "fix: choose a free port for this service in the inventory, or end what holds it")
+            raise SlurmError(port_held(self.node, held))
+
+    def running_steps(self) -> list[dict]:
+        _, out, _ = self._run(squeue_steps_argv(self.job), check=False)
+        return parse_steps(out)
 
     def steps(self) -> dict[str, dict]:
-        """This component's steps on this node: service name -> {id, name, digest}."""
-        _, out, _ = self._run(["squeue", "--steps", "--noheader", f"--jobs={self.job}", "--format=%i|%j|%N"],
-                              check=False)
-        mine = {}
-        for step in parse_steps(out):
-            marked = parse_step_name(step["name"])
-            if marked and marked[0] == self.component and self.node in self._nodes(step["nodes"]):
-                mine[marked[1]] = {"id": step["id"], "name": step["name"], "digest": marked[2]}
-        return mine
-
-    @staticmethod
-    def _nodes(hostlist: str) -> list[str]:
-        try:
-            return expand_hostlist(hostlist)
-        except HostlistError:
-            return [hostlist]
+        """This component's steps on this node, by service name."""
+        return marked_steps(self.running_steps(), self.component, self.node)
 
     @staticmethod
     def digest(spec: dict) -> str:
@@ -217,7 +219,7 @@ class SlurmRuntime:
             process = subprocess.Popen(  # noqa: S603 - srun with the declaration's own argv
                 [*argv, "--", *spec["argv"]], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=environment, start_new_session=True, close_fds=True)
-        return {"process": process, "offset": offset, "since": time.time(), "probe": ""}
+        return {"process": process, "offset": offset, "probe": ""}
 
     def cancel(self, steps: list[dict], deadline: Deadline) -> None:
         """Cancel steps (SIGTERM, then SIGKILL after the cluster's KillWait) and wait until they are gone."""
@@ -226,9 +228,7 @@ class SlurmRuntime:
         self._run(["scancel", "--quiet", *[s["id"] for s in steps]], check=False)
         ids = {s["id"] for s in steps}
         while not deadline.passed():
-            _, out, _ = self._run(["squeue", "--steps", "--noheader", f"--jobs={self.job}", "--format=%i|%j|%N"],
-                                  check=False)
-            if not ids & {s["id"] for s in parse_steps(out)}:
+            if not ids & {s["id"] for s in self.running_steps()}:
                 return
             time.sleep(POLL_SECONDS)
         raise SlurmError(f"steps {', '.join(sorted(ids))} of job {self.job} did not end in time; fix: scancel them")
@@ -255,8 +255,6 @@ class SlurmRuntime:
 
 
 def _current_user() -> str:
-    import pwd
-
     return pwd.getpwuid(os.getuid()).pw_name
 
 

@@ -11,8 +11,8 @@ import json
 from typing import NamedTuple
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import judge_backends
-from ansible_collections.gymfleet.cluster.plugins.module_utils.hostlist import HostlistError, expand_hostlist
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import summarize_info
+from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import marked_steps, parse_steps
 
 UP, DOWN = "up", "DOWN"
 
@@ -159,23 +159,16 @@ def ray_node(host, row, results, answers: Answers) -> dict:
 
 
 def slurm_step(host: str, row: dict, results: dict) -> tuple[bool, str]:
-    """(runs, what to say) for a row whose service is a SLURM job step (row `step`: component.service, results
-    `steps`: squeue --steps lines id|name|nodes); (True, "") for any other row."""
+    """(runs, what to say) for a row whose service is a SLURM job step (row `step`: {component, service}, results
+    `steps`: squeue_steps_argv's answer); (True, "") for any other row."""
     if not row.get("step"):
         return True, ""
     answer = results.get("steps") or {}
     if answer.get("rc") != 0:
         return False, f"; squeue: {(answer.get('stderr') or answer.get('error') or 'no answer').strip()}"
-    for line in (answer.get("stdout") or "").splitlines():
-        step_id, _, rest = line.strip().partition("|")
-        name, _, nodes = rest.partition("|")
-        try:
-            on_host = host in expand_hostlist(nodes)
-        except HostlistError:
-            on_host = host == nodes
-        if name.startswith(f"gymfleet.{row['step']}.") and on_host:
-            return True, f"; job step {step_id}"
-    return False, "; no job step runs it"
+    step = marked_steps(parse_steps(answer.get("stdout") or ""), row["step"]["component"], host).get(
+        row["step"]["service"])
+    return (True, f"; job step {step['id']}") if step else (False, "; no job step runs it")
 
 
 def openenv_server(host, row, results, answers) -> dict:
