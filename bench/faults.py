@@ -24,17 +24,13 @@ Medians of --runs runs. Targets: nothing lost in any row; after a head restart, 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from faultlab import BIN, ROOT, address_of, deploy, fmt, in_host, inventory_listing, median, sh
+
 LAB = "faultbench"
 POLL = 0.25
 RECOVER_DEADLINE = 150.0
@@ -43,29 +39,11 @@ FLOOR_ENV = {"RAY_raylet_liveness_self_check_interval_ms": "60000"}
 TARGETS = {"head restart": 15.0}
 
 
-def sh(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, check=check, cwd=ROOT)
-
-
-def in_host(host: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
-    """A lab host is a container of this machine's Docker."""
-    return sh(["docker", "exec", host, "sh", "-c", script], check=check)
-
-
 def inventory_hosts(inventories: list[Path]) -> tuple[str, list[str], dict]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    args = [str(BIN / "ansible-inventory")]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    listing = json.loads(subprocess.run([*args, "--list"], capture_output=True, text=True, env=env, cwd=ROOT,
-                                        check=True).stdout)
+    listing = inventory_listing(inventories)
     head = listing["ray_head"]["hosts"][0]
     workers = sorted(listing["ray_worker"]["hosts"])
     return head, workers, listing["_meta"]["hostvars"]
-
-
-def address_of(host: str) -> str:
-    return in_host(host, "hostname -I").stdout.split()[0]
 
 
 class Dashboard:
@@ -132,19 +110,6 @@ def faults(head: str, worker: str, head_address: str) -> dict:
     }
 
 
-def deploy(inventories: list[Path], extra: dict | None = None) -> None:
-    args = [str(BIN / "ansible-playbook")]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    if extra:
-        args += ["-e", json.dumps(extra)]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run([*args, str(ROOT / "playbooks" / "deploy.yml"), "--tags", "always,firewall,ray"],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-
-
 def own_lab(nodes: int, directory: Path) -> list[Path]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from ray import overlay  # bench/ray.py: head on the first host, small object stores
@@ -157,7 +122,7 @@ def own_lab(nodes: int, directory: Path) -> list[Path]:
 
 def measure(label: str, inventories: list[Path], runs: int, floor_env: dict | None) -> dict:
     """{fault: [(detect, recover, lost), ...]} with the cluster deployed as this setting wants."""
-    deploy(inventories, {"ray_environment": floor_env} if floor_env else None)
+    deploy(inventories, "always,firewall,ray", {"ray_environment": floor_env} if floor_env else None)
     head, workers, _ = inventory_hosts(inventories)
     dashboard = Dashboard(head)
     everyone = 1 + len(workers)
@@ -176,16 +141,6 @@ def measure(label: str, inventories: list[Path], runs: int, floor_env: dict | No
 def format_run(run: tuple) -> str:
     detect, recover, lost = run
     return f"detect {fmt(detect)} recover {fmt(recover)} lost {lost}"
-
-
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def median(values: list[float | None]) -> float | None:
-    """The median of the runs where it happened."""
-    known = [value for value in values if value is not None]
-    return statistics.median(known) if known else None
 
 
 def table(ours: dict, floor: dict, runs: int) -> str:

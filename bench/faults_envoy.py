@@ -31,16 +31,14 @@ import argparse
 import contextlib
 import json
 import os
-import statistics
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from faultlab import address_of, deploy, fmt, in_host, inventory_listing, median
+
 POLL = 0.1
 DEADLINE = 60.0
 SESSIONS = 4
@@ -48,43 +46,9 @@ TARGETS = {"eject": 3.0, "readd": 3.0}
 FLOOR = {"envoy_health_interval": "5s"}
 
 
-def sh(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, check=check, cwd=ROOT)
-
-
-def in_host(host: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
-    """A lab host is a container of this machine's Docker."""
-    return sh(["docker", "exec", host, "sh", "-c", script], check=check)
-
-
-def ansible_env() -> dict:
-    return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-
-
-def lab(inventories: list[Path]) -> tuple[str, list[str], dict]:
-    args = [str(BIN / "ansible-inventory")]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    listing = json.loads(subprocess.run([*args, "--list"], capture_output=True, text=True, env=ansible_env(),
-                                        cwd=ROOT, check=True).stdout)
-    hostvars = listing["_meta"]["hostvars"]
-    return listing["openenv_envoy"]["hosts"][0], sorted(listing["openenv_worker"]["hosts"]), hostvars
-
-
-def address_of(host: str) -> str:
-    return in_host(host, "hostname -I").stdout.split()[0]
-
-
-def deploy(inventories: list[Path], extra: dict | None) -> None:
-    args = [str(BIN / "ansible-playbook")]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    if extra:
-        args += ["-e", json.dumps(extra)]
-    proc = subprocess.run([*args, str(ROOT / "playbooks" / "deploy.yml"), "--tags", "always,openenv"],
-                          capture_output=True, text=True, env=ansible_env(), cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+def lab(inventories: list[Path]) -> tuple[str, list[str]]:
+    listing = inventory_listing(inventories)
+    return listing["openenv_envoy"]["hosts"][0], sorted(listing["openenv_worker"]["hosts"])
 
 
 def healthy_backends(envoy: str) -> dict[str, bool]:
@@ -231,8 +195,8 @@ def envoy_restart(envoy: str, url: str, backends: list[str]) -> dict:
 
 
 def measure(label: str, inventories: list[Path], runs: int, extra: dict | None) -> dict:
-    deploy(inventories, extra)
-    envoy, workers, _ = lab(inventories)
+    deploy(inventories, "always,openenv", extra)
+    envoy, workers = lab(inventories)
     url = f"http://{address_of(envoy)}:8000"
     backends = [f"{address_of(w)}:8000" for w in workers]
     results: dict = {}
@@ -248,13 +212,8 @@ def measure(label: str, inventories: list[Path], runs: int, extra: dict | None) 
     return results
 
 
-def fmt(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def median(runs: list[dict], key: str):
-    known = [run[key] for run in runs if run[key] is not None]
-    return statistics.median(known) if known else None
+def median_of(runs: list[dict], key: str) -> float | None:
+    return median([run[key] for run in runs])
 
 
 def table(ours: dict, floor: dict, runs: int) -> str:
@@ -263,8 +222,8 @@ def table(ours: dict, floor: dict, runs: int) -> str:
              f"{'fault':<16} {'eject':>6} {'answers':>8} {'readd':>6} {'down':>5} {'failed':>10} {'sessions lost':>14}"
              f" {'floor eject':>12} {'floor readd':>12}  target"]
     for fault, measured in ours.items():
-        eject, readd = median(measured, "eject"), median(measured, "readd")
-        floor_eject, floor_readd = median(floor[fault], "eject"), median(floor[fault], "readd")
+        eject, readd = median_of(measured, "eject"), median_of(measured, "readd")
+        floor_eject, floor_readd = median_of(floor[fault], "eject"), median_of(floor[fault], "readd")
         failed = f"{sum(r['failed'] for r in measured)}/{sum(r['sent'] for r in measured)}"
         lost = f"{sum(r['sessions'] for r in measured)}/{SESSIONS * len(measured)}"
         if fault == "backend kill -9":
@@ -272,8 +231,8 @@ def table(ours: dict, floor: dict, runs: int) -> str:
             verdict = f"{'ok' if met else 'MISSED'} (eject <= 3 s, readd <= 3 s)"
         else:
             verdict = "ok (back)" if all(r["readd"] is not None for r in measured) else "MISSED (not back)"
-        lines.append(f"{fault:<16} {fmt(eject):>6} {fmt(median(measured, 'answers')):>8} {fmt(readd):>6} "
-                     f"{fmt(median(measured, 'down')):>5} {failed:>10} {lost:>14} {fmt(floor_eject):>12} "
+        lines.append(f"{fault:<16} {fmt(eject):>6} {fmt(median_of(measured, 'answers')):>8} {fmt(readd):>6} "
+                     f"{fmt(median_of(measured, 'down')):>5} {failed:>10} {lost:>14} {fmt(floor_eject):>12} "
                      f"{fmt(floor_readd):>12}  {verdict}")
     return "\n".join(lines)
 
@@ -290,7 +249,7 @@ def main() -> int:
     floor = measure("floor", args.inventory, args.runs, FLOOR)
     ours = measure("gymfleet", args.inventory, args.runs, None)
     print(table(ours, floor, args.runs))
-    envoy, _, _ = lab(args.inventory)
+    envoy, _ = lab(args.inventory)
     limit = capacity(f"http://{address_of(envoy)}:8000")
     print(f"servers at their session limit: {limit['accepted']} of {limit['tried']} sessions accepted through Envoy; "
           f"the others saw: {'; '.join(limit['refused']) or 'nothing'}")

@@ -26,36 +26,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from faultlab import fmt, in_host, inventory_listing, median
+
 POLL = 0.5
 DEADLINE = 120.0
 TARGETS = {"pool Redis kill -9": 5.0}
 
 
-def sh(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, check=check, cwd=ROOT)
-
-
-def in_host(host: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
-    """A lab host is a container of this machine's Docker."""
-    return sh(["docker", "exec", host, "sh", "-c", script], check=check)
-
-
 def lab(inventories: list[Path]) -> tuple[str, list[str], dict]:
-    args = [str(BIN / "ansible-inventory")]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    listing = json.loads(subprocess.run([*args, "--list"], capture_output=True, text=True, env=env, cwd=ROOT,
-                                        check=True).stdout)
+    listing = inventory_listing(inventories)
     return (listing["omniboxes_master"]["hosts"][0], sorted(listing["omniboxes_worker"]["hosts"]),
             listing["_meta"]["hostvars"])
 
@@ -144,13 +127,8 @@ def observe(cluster: Cluster, worker: str, start: float) -> dict:
                      "pool ports": cluster.instances[worker] - (pool or 0)}}
 
 
-def fmt(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def median(runs: list[dict], key: str):
-    known = [run[key] for run in runs if run[key] is not None]
-    return statistics.median(known) if known else None
+def median_of(runs: list[dict], key: str) -> float | None:
+    return median([run[key] for run in runs])
 
 
 def table(results: dict, runs: int) -> str:
@@ -161,15 +139,15 @@ def table(results: dict, runs: int) -> str:
         worst = {key: max(run["lost"][key] for run in measured) for key in measured[0]["lost"]}
         whole = all(run["recover"] is not None for run in seen) and not any(worst.values())
         target = TARGETS.get(fault)
-        pool = median(seen, "pool")
+        pool = median_of(seen, "pool")
         if target is None:
             verdict = "ok (nothing lost)" if whole else "MISSED (lost or not back)"
         else:
             met = whole and pool is not None and pool <= target
             verdict = f"{'ok' if met else 'MISSED'} (pool <= {target:.0f} s, nothing lost)"
         lost = ", ".join(f"{key} {value}" for key, value in worst.items())
-        lines.append(f"{fault:<20} {len(seen):>2}/{len(measured)} {fmt(median(seen, 'detect')):>7} "
-                     f"{fmt(median(seen, 'recover')):>8} {fmt(pool):>5}  {lost:<34} {verdict}")
+        lines.append(f"{fault:<20} {len(seen):>2}/{len(measured)} {fmt(median_of(seen, 'detect')):>7} "
+                     f"{fmt(median_of(seen, 'recover')):>8} {fmt(pool):>5}  {lost:<34} {verdict}")
     return "\n".join(lines)
 
 
