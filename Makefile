@@ -65,7 +65,7 @@ host-tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server; }
 
 unit: env host-tools
-	pytest tests/unit
+	pytest --numprocesses=auto tests/unit
 
 molecule: image
 	@for scenario in $(SCENARIOS); do \

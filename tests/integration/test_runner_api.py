@@ -187,14 +187,20 @@ def test_secrets_never_reach_a_command_line_and_vaulted_files_work(lab, tmp_path
                              "redis_maxmemory_policy=argv-secret-3f9e", "-e", f"@{tmp_path / 'secrets.yml'}",
                              "--vault-password-file", str(tmp_path / "vault-pass")],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # What the user typed after the program's name; the kernel shows it after the interpreter and the script.
+    typed = b"".join(b"\0" + os.fsencode(arg) for arg in proc.args[1:]) + b"\0"
     seen_ansible, leaked = False, set()
     while proc.poll() is None:
-        # Every process but gymfleet's own, whose command line holds what the user typed, as any program's does.
-        for cmdline in set(Path("/proc").glob("[0-9]*/cmdline")) - {Path(f"/proc/{proc.pid}/cmdline")}:
+        # Every process but gymfleet's own, whose command line holds what the user typed, as any program's does; a
+        # child gymfleet forks shows that same command line until it execs, so it is gymfleet's own too.
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             try:
-                argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                raw = cmdline.read_bytes()
             except OSError:
                 continue
+            if raw.endswith(typed):
+                continue
+            argv = raw.replace(b"\0", b" ").decode(errors="replace")
             seen_ansible |= "ansible-playbook" in argv
             leaked |= {secret for secret in secrets if secret in argv}
         time.sleep(0.05)
