@@ -261,7 +261,7 @@ def _current_user() -> str:
 def converge_steps(module, runtime: SlurmRuntime, specs: list[dict]) -> dict:
     """The services module's work with job steps: start what is missing, restart what is stale (unless
     apply_changes is false) or everything (restarted), cancel what is no longer declared (prune) or everything
-    (stopped, absent), report."""
+    (stopped, absent), only check the node (installed), report."""
     state, prune, apply_changes = (module.params[key] for key in ("state", "prune", "apply_changes"))
     deadline = Deadline(module.params["timeout"])
     result = {"changed": False, "written": [], "removed": [], "started": [], "restarted": [], "stopped": [],
@@ -273,6 +273,10 @@ def converge_steps(module, runtime: SlurmRuntime, specs: list[dict]) -> dict:
     digests = {spec["name"]: runtime.digest(spec) for spec in specs}
     if state == "probed":
         result["strays"] = [step["name"] for step in strays]
+    elif state == "installed":
+        # No unit to write: what a start would check first, so that a deploy can check before it builds anything.
+        if not module.check_mode:
+            runtime.check_node([port for spec in specs if spec["name"] not in running for port in spec["ports"]])
     elif state in ("stopped", "absent"):
         gone = list(running.values()) if state == "absent" else strays + [running[n] for n in declared if n in running]
         result["stopped"] = [step["name"] for step in gone]

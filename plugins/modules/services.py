@@ -190,8 +190,10 @@ options:
         forgets the exit status of those that end with a failure code on SIGTERM;
         C(probed) only reports; C(installed) writes the units that differ and removes those no longer declared
         but starts, stops and restarts nothing (for a job whose start order spans hosts; each service's C(stale)
-        tells whether its process runs an older definition); C(absent) stops and removes every unit of the
-        component.
+        tells whether its process runs an older definition), and with O(runtime=slurm), which has no unit to
+        write, runs only the checks a start makes first (the node is the job's, O(slurm.log_dir) is shared with
+        it, no other process holds the ports of the services not running); C(absent) stops and removes every unit
+        of the component.
     type: str
     choices: [started, restarted, stopped, probed, installed, absent]
     default: started

@@ -4,12 +4,14 @@ and the CLI's allocation request. The runtime against a real slurmctld and slurm
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.openenv import openenv_status_checks, slurm_cpus
 from ansible_collections.gymfleet.cluster.plugins.module_utils.services import definition_hash, normalize
 from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import (
     NODE_CHECK,
+    converge_steps,
     parse_step_name,
     parse_steps,
     port_hint,
@@ -124,3 +126,44 @@ def test_outside_an_allocation_with_none_asked_for_says_the_fix(tmp_path, monkey
         enter([str(path)], may_allocate=True, log=print)
     monkeypatch.setenv("SLURM_JOB_ID", "12")
     assert enter([str(path)], may_allocate=True, log=print) == {}, "inside salloc the plugin reads the allocation"
+
+
+class RecordingRuntime:
+    """Stands in for SlurmRuntime where no SLURM runs: the steps it is told run, and what it is asked to do."""
+
+    def __init__(self, running):
+        self.running, self.calls = running, []
+
+    def check_allocation(self):
+        self.calls.append("check_allocation")
+
+    def steps(self):
+        return self.running
+
+    def digest(self, spec):
+        return "d1"
+
+    def check_node(self, ports):
+        self.calls.append(("check_node", ports))
+
+    def cancel(self, steps, deadline):
+        self.calls.append(("cancel", steps))
+
+    def launch(self, spec, digest):
+        self.calls.append(("launch", spec["name"]))
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_installed_only_checks_the_node_for_the_services_not_running(check_mode):
+    specs = [normalize({"name": "openenv@8000", "argv": ["/bin/true"], "ports": [8000]}),
+             normalize({"name": "openenv@8001", "argv": ["/bin/true"], "ports": [8001]})]
+    runtime = RecordingRuntime({"openenv@8000": {"name": "openenv@8000", "id": "5.1", "digest": "old"},
+                                "openenv@9": {"name": "openenv@9", "id": "5.2", "digest": "d1"}})
+    module = SimpleNamespace(params={"state": "installed", "prune": True, "apply_changes": True, "timeout": 5},
+                             check_mode=check_mode)
+    result = converge_steps(module, runtime, specs)
+    expected = ["check_allocation"] + ([] if check_mode else [("check_node", [8001])])
+    assert runtime.calls == expected, "nothing is cancelled or launched, not even the stale step or the stray"
+    assert not result["changed"]
+    assert [(s["name"], s["stale"], s["active_state"]) for s in result["services"]] == [
+        ("openenv@8000", True, "active"), ("openenv@8001", False, "inactive")]
