@@ -11,7 +11,9 @@ The faults, on the last worker (the master's own host for the master and its reg
   master kill -9      SIGKILL to the master API
   registry restart    systemctl restart of the master's registry Redis
   registry kill -9    SIGKILL to the registry Redis
-  pool Redis kill -9  SIGKILL to the worker's pool Redis (its pool lives in memory)
+  pool Redis kill -9  SIGKILL to the worker's pool Redis (its pool lives in memory); omniboxes-pool adds the
+                      instance servers' ports back
+  ..., upstream alone the same with omniboxes-pool stopped: the floor, upstream's 30 s watchdog
 Polled every 0.5 s from the fault, as a user of the master sees it and as the worker's pool holds it:
   detect    the master's /info first differs from the whole cluster (healthy nodes, capacity), or the pool misses
             a port or holds one whose instance server does not answer /info
@@ -90,7 +92,14 @@ def faults(master: str, worker: str) -> dict:
         "registry restart": (master, "systemctl restart redis-server@6379"),
         "registry kill -9": (master, "systemctl kill --signal=KILL redis-server@6379"),
         "pool Redis kill -9": (worker, "systemctl kill --signal=KILL redis-server@6380"),
+        # The floor: upstream's instance servers alone, whose watchdog adds a lost port back every 30 s.
+        "pool Redis kill -9, upstream alone": (
+            worker, "systemctl stop omniboxes-pool && systemctl kill --signal=KILL redis-server@6380"),
     }
+
+
+# What a fault leaves that the next one must not inherit.
+AFTER = {"pool Redis kill -9, upstream alone": "systemctl start omniboxes-pool"}
 
 
 def wait_whole(cluster: Cluster, worker: str) -> None:
@@ -133,7 +142,7 @@ def median_of(runs: list[dict], key: str) -> float | None:
 
 def table(results: dict, runs: int) -> str:
     lines = [f"OmniBoxes faults on the lab, medians of {runs} runs (seconds from the fault)",
-             f"{'fault':<20} {'seen':>4} {'detect':>7} {'recover':>8} {'pool':>5}  {'lost at the deadline':<34} target"]
+             f"{'fault':<34} {'seen':>4} {'detect':>7} {'recover':>8} {'pool':>5}  {'lost at the deadline':<34} target"]
     for fault, measured in results.items():
         seen = [run for run in measured if run["detect"] is not None]
         worst = {key: max(run["lost"][key] for run in measured) for key in measured[0]["lost"]}
@@ -146,7 +155,7 @@ def table(results: dict, runs: int) -> str:
             met = whole and pool is not None and pool <= target
             verdict = f"{'ok' if met else 'MISSED'} (pool <= {target:.0f} s, nothing lost)"
         lost = ", ".join(f"{key} {value}" for key, value in worst.items())
-        lines.append(f"{fault:<20} {len(seen):>2}/{len(measured)} {fmt(median_of(seen, 'detect')):>7} "
+        lines.append(f"{fault:<34} {len(seen):>2}/{len(measured)} {fmt(median_of(seen, 'detect')):>7} "
                      f"{fmt(median_of(seen, 'recover')):>8} {fmt(pool):>5}  {lost:<34} {verdict}")
     return "\n".join(lines)
 
@@ -171,8 +180,10 @@ def main() -> int:
             start = time.monotonic()
             in_host(host, command)
             run = observe(cluster, victim, start)
+            if fault in AFTER:
+                in_host(host, AFTER[fault])
             results.setdefault(fault, []).append(run)
-            print(f"  {fault:<20} {json.dumps(run)}", file=sys.stderr, flush=True)
+            print(f"  {fault:<34} {json.dumps(run)}", file=sys.stderr, flush=True)
     print(table(results, args.runs))
     return 0
 

@@ -193,10 +193,10 @@ def omniboxes_services(settings: dict) -> list[dict]:
                 "description": f"OmniBoxes instance server on port {port}",
                 "argv": [python, "-m", "omniboxes.node.instance_server", "--port", str(port),
                          "--redis_host", "127.0.0.1", "--redis_port", str(s["redis_port"])],
-                # Restarting or stopping the pool's Redis does the same to the instance servers, which then add
-                # their ports again: the pool is rebuilt from the processes that really run. So does stopping or
-                # restarting omniboxes-instances, their batch starter.
-                "requires": [pool_unit, "omniboxes-check"], "part_of": [pool_unit, "omniboxes-instances"],
+                # Not bound to the pool's Redis: when it restarts, omniboxes-pool adds their ports back, and the
+                # browsers (and a client's lease) live on. Stopping or restarting omniboxes-instances, their batch
+                # starter, does the same to them.
+                "requires": ["omniboxes-check"], "wants": [pool_unit], "part_of": ["omniboxes-instances"],
                 "after": [pool_unit, "omniboxes-check"],
                 # /info, not the port alone: another program holding the port must not pass for the server.
                 "ports": [port], "health": {"http": f"http://127.0.0.1:{port}/info", "headers": api_key},
@@ -219,6 +219,16 @@ def omniboxes_services(settings: dict) -> list[dict]:
             # No ExecStop that stops the instances: it would wait for their stop jobs, which wait for this unit's
             # own stop to end (they start before it), until systemd's stop timeout. PartOf above does it.
             "service_options": {"RemainAfterExit": True, "TimeoutStartSec": "infinity"},
+        } if s["instance_ports"] else None)
+        services.append({
+            "name": "omniboxes-pool",
+            "description": "Add the OmniBoxes instance servers' ports back when the pool's Redis restarts",
+            "argv": ["/usr/bin/python3", helper, "keep-pool", "--redis-port", str(s["redis_port"]),
+                     "--first", str(s["instance_ports"][0]), "--count", str(len(s["instance_ports"])),
+                     "--api-key", s["api_key"]],
+            "user": s["user"], "watch": list(s["helper_watch"]), "enabled": bool(s["enabled"]),
+            # It holds no browsers, only watches Redis, so omniboxes_disable_recovery leaves it alone.
+            "wants": [pool_unit], "after": [pool_unit], "restart": "always", "restart_sec": 2,
         } if s["instance_ports"] else None)
         services.append({
             **common, "name": "omniboxes-node",

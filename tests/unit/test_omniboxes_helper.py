@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -210,3 +211,88 @@ def test_start_instances_starts_only_inactive_units_in_batches(helper_path, tmp_
     assert starts == [["omniboxes-instance@9000.service", "omniboxes-instance@9002.service"],
                       ["omniboxes-instance@9003.service", "omniboxes-instance@9004.service"]]
 
+
+
+class InstanceHandler(BaseHTTPRequestHandler):
+    """Answers /info as upstream's instance server does: {'in_lease': ..., 'ready': ...}, per the server's port."""
+
+    answers: dict = {}
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        body = json.dumps(self.answers[self.server.server_address[1]]).encode()
+        self.send_response(200 if self.headers.get("x-api-key") == "default_key" else 401)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_):
+        pass
+
+
+def start_pool_redis(port):
+    """A pool Redis as the role runs it (nothing kept on disk), on a port of its own so the test can kill it."""
+    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: RespClient(port=port).command("PING") is not None if port_open(port) else False)
+    return proc
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def consecutive_servers(count):
+    """Instance servers on consecutive ports, as the role lays them out (--first, --count)."""
+    for first in range(21000, 40000, 97):
+        servers = []
+        try:
+            for port in range(first, first + count):
+                servers.append(ThreadingHTTPServer(("127.0.0.1", port), InstanceHandler))
+            return servers
+        except OSError:
+            for server in servers:
+                server.server_close()
+    raise AssertionError("no free consecutive ports")
+
+
+def test_keep_pool_adds_free_ready_instances_back_when_the_pool_redis_restarts(helper_path):
+    # Four instance servers: free and ready, free and ready, leased, still starting.
+    servers = consecutive_servers(4)
+    ports = [server.server_address[1] for server in servers]
+    InstanceHandler.answers = dict(zip(ports, [{"in_lease": False, "ready": True}, {"in_lease": False, "ready": True},
+                                                {"in_lease": True, "ready": True}, {"in_lease": False, "ready": False}]))
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    redis_port = free_port()
+    pool_redis = start_pool_redis(redis_port)
+    with RespClient(port=redis_port) as client:
+        client.command("SADD", "available", ports[0])  # a pool that lives: this process was restarted, not Redis
+        client.command("SADD", "in_use", f"lease-id:{ports[2]}")
+    keeper = subprocess.Popen([sys.executable, str(helper_path), "keep-pool", "--redis-port", str(redis_port),
+                               "--first", str(ports[0]), "--count", "4", "--check-seconds", "0.1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def available():
+        with RespClient(port=redis_port) as client:
+            return sorted(int(member) for member in client.command("SMEMBERS", "available"))
+
+    try:
+        time.sleep(1)
+        assert available() == [ports[0]], "a living pool is upstream's: the keeper leaves it as it is"
+        pool_redis.kill()  # kill -9: the pool, kept in memory only, is gone
+        pool_redis.wait()
+        pool_redis = start_pool_redis(redis_port)
+        assert wait_for(lambda: available() == ports[:2], timeout=3), "free and ready servers were not added back"
+        time.sleep(0.5)
+        assert available() == ports[:2], "the leased and the starting servers stay out"
+    finally:
+        keeper.terminate()
+        pool_redis.kill()
+        for server in servers:
+            server.shutdown()
+    assert keeper.wait(5) == 0
+    assert f"is new: added back [{ports[0]}, {ports[1]}]" in keeper.stdout.read()

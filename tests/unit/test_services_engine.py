@@ -288,9 +288,9 @@ OMNIBOXES = {"python": "/opt/venv/bin/python", "environment": {"DISPLAY": ":1"},
 @pytest.mark.parametrize("master, worker, names", [
     (True, False, ["omniboxes-check", "omniboxes-master"]),
     (False, True, ["omniboxes-check", "omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
-                   "omniboxes-instances", "omniboxes-node", "omniboxes-registrar"]),
+                   "omniboxes-instances", "omniboxes-pool", "omniboxes-node", "omniboxes-registrar"]),
     (True, True, ["omniboxes-check", "omniboxes-instance@9000", "omniboxes-instance@9001", "omniboxes-instance@9002",
-                  "omniboxes-instances", "omniboxes-node", "omniboxes-master"]),
+                  "omniboxes-instances", "omniboxes-pool", "omniboxes-node", "omniboxes-master"]),
 ])
 def test_omniboxes_services_follow_the_mode(master, worker, names):
     from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_services
@@ -298,9 +298,10 @@ def test_omniboxes_services_follow_the_mode(master, worker, names):
     specs = normalize_all(omniboxes_services({**OMNIBOXES, "is_master": master, "is_worker": worker}))
     assert [s["name"] for s in specs] == names
     levels = [[s["name"] for s in level] for level in start_levels(specs)]
-    # The check first; then instance servers and, beside them, the master (its start overlaps the nodes', and its
-    # first read of the registry comes after theirs); the boot-time starter, the node, then the registrar.
-    assert levels[0] == ["omniboxes-check"]
+    # The check (and, on a worker, the pool's keeper, which needs only the pool's Redis); then instance servers
+    # and, beside them, the master (its start overlaps the nodes', and its first read of the registry comes after
+    # theirs); the boot-time starter, the node, then the registrar.
+    assert levels[0] == ["omniboxes-check"] + (["omniboxes-pool"] if worker else [])
     if worker:
         assert levels[1] == names[1:4] + (["omniboxes-master"] if master else [])
         assert levels[2] == ["omniboxes-instances"] and levels[3] == ["omniboxes-node"]
@@ -319,8 +320,15 @@ def test_omniboxes_services_follow_the_mode(master, worker, names):
         assert "omniboxes-check" in by_name["omniboxes-master"]["requires"]
     if worker:
         instance = by_name["omniboxes-instance@9001"]
-        # Stopping the pool's Redis or the batch starter stops the instance servers too (systemd's PartOf).
-        assert instance["part_of"] == ["redis-server@6380", "omniboxes-instances"] and instance["enabled"] is False
+        # Stopping the batch starter stops the instance servers too (systemd's PartOf); a restart of the pool's
+        # Redis leaves them running, and the keeper, started with that Redis, adds back the ports of those that
+        # are free (the unit test of keep-pool).
+        assert instance["part_of"] == ["omniboxes-instances"] and instance["enabled"] is False
+        assert "redis-server@6380" in instance["wants"] and "redis-server@6380" not in instance["requires"]
+        keeper = by_name["omniboxes-pool"]
+        assert keeper["argv"][2:] == ["keep-pool", "--redis-port", "6380", "--first", "9000", "--count", "3",
+                                      "--api-key", "default_key"]
+        assert keeper["restart"] == "always" and keeper["after"] == ["redis-server@6380"]
         assert "ExecStop" not in by_name["omniboxes-instances"]["service_options"]
         assert instance["environment"] == {"PYTHONUNBUFFERED": "1", "PLAYWRIGHT_BROWSERS_PATH": "/opt/browsers",
                                            "DISPLAY": ":1"}

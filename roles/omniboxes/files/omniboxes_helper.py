@@ -8,6 +8,8 @@ needs nothing but the system Python.
                  answers /info, and while it starts (as upstream's launcher does) until it first answers or
                  --start-grace ends; delete it when the node stops answering and when this process stops.
   start-instances  start omniboxes-instance@<port> units that are not active, at most N at a time.
+  keep-pool      watch the node's pool Redis; when it has restarted (empty, as it keeps nothing on disk), add
+                 back at once the port of every instance server that answers /info ready and holds no lease.
   wait-port      wait until something accepts connections on a local TCP port (while a given process lives).
 """
 
@@ -27,10 +29,12 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from resp import RespClient, RespError  # noqa: E402
+from resp import RespClient, RespError, parse_info  # noqa: E402
 
 REGISTRY_DB = 1
 REGISTRY_PREFIX = "omnibox:nodes:"
+# Seconds an instance server has to answer /info (it may be busy driving its browser).
+INSTANCE_TIMEOUT = 2.0
 
 
 def log(message: str) -> None:
@@ -118,6 +122,74 @@ def register(args) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: registrar.stopping.set())
     return registrar.run()
+
+
+class PoolKeeper:
+    """Upstream's instance servers add their port again only at their next 30 s watchdog turn after the pool's
+    Redis lost it; this fills the pool within a poll of Redis coming back, without restarting the servers. A
+    leased server is left to upstream's watchdog, which resets its orphaned lease (its in_use entry is gone)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.ports = list(range(args.first, args.first + args.count))
+        self.stopping = threading.Event()
+
+    def _client(self) -> RespClient:
+        return RespClient("127.0.0.1", self.args.redis_port, timeout=self.args.check_seconds + 1)
+
+    def _free_and_ready(self, port: int) -> bool:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/info", headers={"x-api-key": self.args.api_key})
+        try:
+            with urllib.request.urlopen(request, timeout=INSTANCE_TIMEOUT) as response:
+                info = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return isinstance(info, dict) and info.get("ready") is True and info.get("in_lease") is False
+
+    def refill(self, client: RespClient) -> list[int]:
+        """Add the ports that are neither available nor leased in Redis and whose server is free and ready."""
+        leased = {member.rsplit(":", 1)[-1] for member in client.command("SMEMBERS", "in_use")}
+        available = set(client.command("SMEMBERS", "available"))
+        missing = [port for port in self.ports if str(port) not in available | leased]
+        answers = {}
+        threads = [threading.Thread(target=lambda p=port: answers.__setitem__(p, self._free_and_ready(p)))
+                   for port in missing]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        added = [port for port in missing if answers.get(port)]
+        if added:
+            client.command("SADD", "available", *added)
+        return added
+
+    def run(self) -> int:
+        seen_run = None
+        while not self.stopping.is_set():
+            try:
+                with self._client() as client:
+                    run_id = parse_info(client.command("INFO", "server"))["run_id"]
+                    if run_id != seen_run:
+                        empty = not (client.command("SCARD", "available") or client.command("SCARD", "in_use"))
+                        # A Redis that restarted since the last poll, or the first one seen when it holds no pool
+                        # at all (both started at boot, or this process restarted with it).
+                        if seen_run is not None or empty:
+                            added = self.refill(client)
+                            log(f"pool Redis {run_id[:8]} is new: added back {added or 'no port'}")
+                        seen_run = run_id
+            except (RespError, OSError) as exc:
+                if seen_run != "":
+                    log(f"pool Redis 127.0.0.1:{self.args.redis_port}: {exc}; waiting for it")
+                seen_run = ""  # whatever answers next is a new Redis
+            self.stopping.wait(self.args.check_seconds)
+        return 0
+
+
+def keep_pool(args) -> int:
+    keeper = PoolKeeper(args)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: keeper.stopping.set())
+    return keeper.run()
 
 
 def port_open(port: int) -> bool:
@@ -216,6 +288,14 @@ def main(argv=None) -> int:
     start.add_argument("--count", type=int, required=True)
     start.add_argument("--parallel", type=int, default=8)
     start.set_defaults(func=start_instances)
+
+    keep = commands.add_parser("keep-pool", help="add the instance servers' ports back when the pool Redis restarts")
+    keep.add_argument("--redis-port", type=int, required=True)
+    keep.add_argument("--first", type=int, required=True, help="the first instance server's port")
+    keep.add_argument("--count", type=int, required=True)
+    keep.add_argument("--api-key", default="default_key")
+    keep.add_argument("--check-seconds", type=float, default=0.5)
+    keep.set_defaults(func=keep_pool)
 
     wait = commands.add_parser("wait-port", help="wait until a local TCP port accepts connections")
     wait.add_argument("port", type=int)
