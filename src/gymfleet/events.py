@@ -69,6 +69,11 @@ def failure_message(res: dict) -> str:
     if message == "non-zero return code" and stderr.strip():
         # A command's own message says only that it failed; its last line of stderr says why.
         message = f"{message} {res.get('rc')}: {stderr.strip().splitlines()[-1]}"
+    said = " ".join(str(res.get(key) or "").strip() for key in ("module_stderr", "module_stdout")).strip()
+    if said and ("Module result deserialization failed" in message or "MODULE FAILURE" in message):
+        # The module gave no result at all: what the connection or the interpreter said instead says why (a
+        # host frozen or gone mid-run, a Python that is missing).
+        message = f"{message}: {said.splitlines()[-1]}"
     return " ".join(message.split()) or "failed without a message"
 
 

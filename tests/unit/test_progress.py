@@ -109,6 +109,19 @@ def test_failure_message_of_a_loop_names_the_item():
     assert failure_message({}) == "failed without a message"
 
 
+def test_a_module_that_returned_nothing_says_what_the_connection_said():
+    res = {"msg": "host node2: Module result deserialization failed: No start of json char found", "module_stdout": "",
+           "module_stderr": "Error response from daemon: Container node2 is paused, unpause the container before exec"}
+    assert failure_message(res) == ("host node2: Module result deserialization failed: No start of json char found: "
+                                    "Error response from daemon: Container node2 is paused, unpause the container "
+                                    "before exec")
+    # A host whose power went: the connection printed its error where the module's JSON should have been.
+    gone = {"msg": "Module result deserialization failed: No start of json char found", "module_stderr": "", "rc": 126,
+            "module_stdout": "OCI runtime exec failed: exec failed: unable to start container process\r\n"}
+    assert failure_message(gone).endswith("No start of json char found: OCI runtime exec failed: exec failed: "
+                                          "unable to start container process")
+
+
 def test_verbose_mode_prints_ansibles_own_text_and_nothing_else():
     events = [{"event": "playbook_on_task_start", "stdout": "\nTASK [Install redis-server] ***",
                "event_data": {"task": "Install redis-server", "play": "p"}},
