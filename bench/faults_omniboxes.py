@@ -13,12 +13,13 @@ The faults, on the last worker (the master's own host for the master and its reg
   registry kill -9    SIGKILL to the registry Redis
   pool Redis kill -9  SIGKILL to the worker's pool Redis (its pool lives in memory); omniboxes-pool adds the
                       instance servers' ports back
-  ..., upstream alone the same with omniboxes-pool stopped: the floor, upstream's 30 s watchdog
+  ..., upstream alone the same with omniboxes-pool stopped: the floor, upstream's servers on their own
 Polled every 0.5 s from the fault, as a user of the master sees it and as the worker's pool holds it:
   detect    the master's /info first differs from the whole cluster (healthy nodes, capacity), or the pool misses
             a port or holds one whose instance server does not answer /info
   recover   the first poll after that with the master whole and every pool complete again
   pool      seconds until the worker's pool holds every instance port again, each answering
+  dead      seconds (in polls) the pool held a port whose instance server did not answer: a lease of it fails
   lost      what is still missing at the deadline: nodes, capacity, pool ports
 The master reads its registry and asks its nodes every 10 s (upstream's period), so what it shows lags by up to
 that much. Medians of --runs runs. Targets: nothing lost; a pool complete <= 5 s after its Redis dies.
@@ -68,26 +69,28 @@ class Cluster:
             " do echo $port $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H 'x-api-key: default_key'"
             " http://127.0.0.1:$port/info); done")
 
-    def pool(self, worker: str) -> int | None:
+    def pool(self, worker: str) -> tuple[int | None, int]:
         """Ports in the worker's pool (available and leased) whose instance server answers, None when its Redis
-        does not answer: a port whose server is dead would be handed out and fail its client."""
+        does not answer; and those whose server does not: a dead one would be handed out and fail its client."""
         if in_host(worker, "redis-cli -p 6380 PING", check=False).stdout.strip() != "PONG":
-            return None
-        lines = in_host(worker, self.POOL, check=False).stdout.split("\n")
-        return sum(1 for line in lines if line.split()[1:] == ["200"])
+            return None, 0
+        answers = [line.split()[1:] for line in in_host(worker, self.POOL, check=False).stdout.splitlines() if line]
+        return sum(1 for answer in answers if answer == ["200"]), sum(1 for answer in answers if answer != ["200"])
 
     def whole_view(self) -> tuple[int, int]:
         return len(self.workers), sum(self.instances.values())
 
     def state(self, worker: str) -> tuple[bool, tuple | None, int | None]:
-        view, pool = self.master_view(), self.pool(worker)
-        return view == self.whole_view() and pool == self.instances[worker], view, pool
+        view, (pool, dead) = self.master_view(), self.pool(worker)
+        return view == self.whole_view() and pool == self.instances[worker] and not dead, view, pool, dead
 
 
 def faults(master: str, worker: str) -> dict:
     return {
         "node kill -9": (worker, "systemctl kill --signal=KILL omniboxes-node"),
         "instance kill -9": (worker, "systemctl kill --signal=KILL omniboxes-instance@9000"),
+        "instance kill -9, upstream alone": (
+            worker, "systemctl stop omniboxes-pool && systemctl kill --signal=KILL omniboxes-instance@9000"),
         "master kill -9": (master, "systemctl kill --signal=KILL omniboxes-master"),
         "registry restart": (master, "systemctl restart redis-server@6379"),
         "registry kill -9": (master, "systemctl kill --signal=KILL redis-server@6379"),
@@ -99,7 +102,8 @@ def faults(master: str, worker: str) -> dict:
 
 
 # What a fault leaves that the next one must not inherit.
-AFTER = {"pool Redis kill -9, upstream alone": "systemctl start omniboxes-pool"}
+AFTER = {"pool Redis kill -9, upstream alone": "systemctl start omniboxes-pool",
+         "instance kill -9, upstream alone": "systemctl start omniboxes-pool"}
 
 
 def wait_whole(cluster: Cluster, worker: str) -> None:
@@ -114,10 +118,12 @@ def observe(cluster: Cluster, worker: str, start: float) -> dict:
     detected = recovered = pool_back = None
     view = pool = None
     pool_lost = False
+    dead_polls = 0
     while time.monotonic() - start < DEADLINE:
-        whole, view, pool = cluster.state(worker)
+        whole, view, pool, dead = cluster.state(worker)
         now = time.monotonic() - start
-        if pool != cluster.instances[worker]:
+        dead_polls += bool(dead)
+        if pool != cluster.instances[worker] or dead:
             pool_lost = True
         elif pool_lost and pool_back is None:
             pool_back = now
@@ -131,7 +137,7 @@ def observe(cluster: Cluster, worker: str, start: float) -> dict:
         time.sleep(POLL)
     nodes, capacity = view or (0, 0)
     whole_nodes, whole_capacity = cluster.whole_view()
-    return {"detect": detected, "recover": recovered, "pool": pool_back,
+    return {"detect": detected, "recover": recovered, "pool": pool_back, "dead pooled": dead_polls * POLL,
             "lost": {"nodes": whole_nodes - nodes, "capacity": whole_capacity - capacity,
                      "pool ports": cluster.instances[worker] - (pool or 0)}}
 
@@ -142,7 +148,8 @@ def median_of(runs: list[dict], key: str) -> float | None:
 
 def table(results: dict, runs: int) -> str:
     lines = [f"OmniBoxes faults on the lab, medians of {runs} runs (seconds from the fault)",
-             f"{'fault':<34} {'seen':>4} {'detect':>7} {'recover':>8} {'pool':>5}  {'lost at the deadline':<34} target"]
+             f"{'fault':<34} {'seen':>4} {'detect':>7} {'recover':>8} {'pool':>5} {'dead':>5}  "
+             f"{'lost at the deadline':<34} target"]
     for fault, measured in results.items():
         seen = [run for run in measured if run["detect"] is not None]
         worst = {key: max(run["lost"][key] for run in measured) for key in measured[0]["lost"]}
@@ -156,7 +163,8 @@ def table(results: dict, runs: int) -> str:
             verdict = f"{'ok' if met else 'MISSED'} (pool <= {target:.0f} s, nothing lost)"
         lost = ", ".join(f"{key} {value}" for key, value in worst.items())
         lines.append(f"{fault:<34} {len(seen):>2}/{len(measured)} {fmt(median_of(seen, 'detect')):>7} "
-                     f"{fmt(median_of(seen, 'recover')):>8} {fmt(pool):>5}  {lost:<34} {verdict}")
+                     f"{fmt(median_of(seen, 'recover')):>8} {fmt(pool):>5} {fmt(median_of(seen, 'dead pooled')):>5}  "
+                     f"{lost:<34} {verdict}")
     return "\n".join(lines)
 
 

@@ -259,7 +259,27 @@ def consecutive_servers(count):
     raise AssertionError("no free consecutive ports")
 
 
-def test_keep_pool_adds_free_ready_instances_back_when_the_pool_redis_restarts(helper_path):
+@pytest.fixture
+def fake_systemctl(tmp_path):
+    """TEST DOUBLE of systemctl: `list-units ...` prints the lines of the file it returns, as systemctl prints
+    `list-units --all --plain --no-legend` (UNIT LOAD ACTIVE SUB DESCRIPTION)."""
+    units = tmp_path / "units"
+    units.write_text("")
+    (tmp_path / "bin").mkdir()
+    program = tmp_path / "bin" / "systemctl"
+    program.write_text(f"#!/bin/sh\n[ \"$1\" = list-units ] && cat {units}\n")
+    program.chmod(0o755)
+    return units
+
+
+def start_keeper(helper_path, redis_port, first, fake_systemctl):
+    env = dict(os.environ, PATH=f"{fake_systemctl.parent / 'bin'}:{os.environ['PATH']}")
+    return subprocess.Popen([sys.executable, str(helper_path), "keep-pool", "--redis-port", str(redis_port),
+                             "--first", str(first), "--count", "4", "--check-seconds", "0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def test_keep_pool_adds_free_ready_instances_back_when_the_pool_redis_restarts(helper_path, fake_systemctl):
     # Four instance servers: free and ready, free and ready, leased, still starting.
     servers = consecutive_servers(4)
     ports = [server.server_address[1] for server in servers]
@@ -272,9 +292,7 @@ def test_keep_pool_adds_free_ready_instances_back_when_the_pool_redis_restarts(h
     with RespClient(port=redis_port) as client:
         client.command("SADD", "available", ports[0])  # a pool that lives: this process was restarted, not Redis
         client.command("SADD", "in_use", f"lease-id:{ports[2]}")
-    keeper = subprocess.Popen([sys.executable, str(helper_path), "keep-pool", "--redis-port", str(redis_port),
-                               "--first", str(ports[0]), "--count", "4", "--check-seconds", "0.1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    keeper = start_keeper(helper_path, redis_port, ports[0], fake_systemctl)
 
     def available():
         with RespClient(port=redis_port) as client:
@@ -296,3 +314,30 @@ def test_keep_pool_adds_free_ready_instances_back_when_the_pool_redis_restarts(h
             server.shutdown()
     assert keeper.wait(5) == 0
     assert f"is new: added back [{ports[0]}, {ports[1]}]" in keeper.stdout.read()
+
+
+def test_keep_pool_takes_a_dead_servers_port_out_of_the_pool(helper_path, fake_systemctl):
+    redis_port, first = free_port(), 9000
+    pool_redis = start_pool_redis(redis_port)
+    with RespClient(port=redis_port) as client:
+        client.command("SADD", "available", first, first + 1, first + 2, first + 3)
+    fake_systemctl.write_text(
+        f"omniboxes-instance@{first}.service loaded active running OmniBoxes instance server\n"
+        f"omniboxes-instance@{first + 1}.service loaded activating auto-restart OmniBoxes instance server\n"
+        f"omniboxes-instance@{first + 2}.service loaded failed failed OmniBoxes instance server\n"
+        # Starting: upstream's server adds its port before it listens, so a starting unit's port stays.
+        f"omniboxes-instance@{first + 3}.service loaded activating start OmniBoxes instance server\n"
+        "omniboxes-instance@7.service loaded failed failed another pool's server\n")
+    keeper = start_keeper(helper_path, redis_port, first, fake_systemctl)
+
+    def available():
+        with RespClient(port=redis_port) as client:
+            return sorted(int(member) for member in client.command("SMEMBERS", "available"))
+
+    try:
+        assert wait_for(lambda: available() == [first, first + 3]), available()
+    finally:
+        keeper.terminate()
+        pool_redis.kill()
+    assert keeper.wait(5) == 0
+    assert f"instance servers [{first + 1}, {first + 2}] are dead" in keeper.stdout.read()

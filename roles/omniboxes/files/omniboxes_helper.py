@@ -9,7 +9,8 @@ needs nothing but the system Python.
                  --start-grace ends; delete it when the node stops answering and when this process stops.
   start-instances  start omniboxes-instance@<port> units that are not active, at most N at a time.
   keep-pool      watch the node's pool Redis; when it has restarted (empty, as it keeps nothing on disk), add
-                 back at once the port of every instance server that answers /info ready and holds no lease.
+                 back at once the port of every instance server that answers /info ready and holds no lease; and
+                 take out of the pool the port of an instance server whose unit is dead.
   wait-port      wait until something accepts connections on a local TCP port (while a given process lives).
 """
 
@@ -127,7 +128,9 @@ def register(args) -> int:
 class PoolKeeper:
     """Upstream's instance servers add their port again only at their next 30 s watchdog turn after the pool's
     Redis lost it; this fills the pool within a poll of Redis coming back, without restarting the servers. A
-    leased server is left to upstream's watchdog, which resets its orphaned lease (its in_use entry is gone)."""
+    leased server is left to upstream's watchdog, which resets its orphaned lease (its in_use entry is gone).
+    And a server that died (killed, crashed) leaves its port available, where the node server would lease it to a
+    client and fail; this takes the port out while its unit is dead, and the server adds it back when it starts."""
 
     def __init__(self, args):
         self.args = args
@@ -163,6 +166,26 @@ class PoolKeeper:
             client.command("SADD", "available", *added)
         return added
 
+    def dead_ports(self) -> set[int]:
+        """Ports whose instance unit is failed, inactive or waiting to be started again (not one that is starting:
+        upstream's server adds its port before it listens)."""
+        listed = subprocess.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager",
+                                 "omniboxes-instance@*.service"], capture_output=True, text=True).stdout
+        dead = set()
+        for line in listed.splitlines():
+            fields = line.split()
+            if len(fields) >= 4 and (fields[2] in ("failed", "inactive") or fields[3] == "auto-restart"):
+                port = fields[0].removeprefix("omniboxes-instance@").removesuffix(".service")
+                if port.isdigit() and int(port) in self.ports:
+                    dead.add(int(port))
+        return dead
+
+    def drop_dead(self, client: RespClient) -> list[int]:
+        dead = [port for port in sorted(self.dead_ports()) if client.command("SREM", "available", port)]
+        if dead:
+            log(f"instance servers {dead} are dead: their ports are out of the pool until they start again")
+        return dead
+
     def run(self) -> int:
         seen_run = None
         while not self.stopping.is_set():
@@ -177,6 +200,7 @@ class PoolKeeper:
                             added = self.refill(client)
                             log(f"pool Redis {run_id[:8]} is new: added back {added or 'no port'}")
                         seen_run = run_id
+                    self.drop_dead(client)
             except (RespError, OSError) as exc:
                 if seen_run != "":
                     log(f"pool Redis 127.0.0.1:{self.args.redis_port}: {exc}; waiting for it")
