@@ -283,8 +283,9 @@ def test_keep_pool_adds_free_ready_instances_back_when_the_pool_redis_restarts(h
     # Four instance servers: free and ready, free and ready, leased, still starting.
     servers = consecutive_servers(4)
     ports = [server.server_address[1] for server in servers]
-    InstanceHandler.answers = dict(zip(ports, [{"in_lease": False, "ready": True}, {"in_lease": False, "ready": True},
-                                                {"in_lease": True, "ready": True}, {"in_lease": False, "ready": False}]))
+    free, leased, starting = {"in_lease": False, "ready": True}, {"in_lease": True, "ready": True}, {
+        "in_lease": False, "ready": False}
+    InstanceHandler.answers = dict(zip(ports, [free, free, leased, starting], strict=True))
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     redis_port = free_port()
