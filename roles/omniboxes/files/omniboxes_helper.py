@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,14 +43,14 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def node_answers(url: str, api_key: str, timeout: float) -> bool:
+def info_of(url: str, api_key: str, timeout: float):
+    """A node or instance server's /info answer (parsed JSON), None when it does not answer with one."""
     request = urllib.request.Request(f"{url}/info", headers={"x-api-key": api_key})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            json.loads(response.read())
-            return response.status == 200
+            return json.loads(response.read()) if response.status == 200 else None
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return None
 
 
 class Registrar:
@@ -85,7 +86,7 @@ class Registrar:
         registrar starts right after it). Upstream's launcher registers a node a second after it starts it, and
         upstream's master reads the registry when it starts and asks each node's /info only 10 s later, so a
         master that starts meanwhile finds the node in its first read and judges it once it answers."""
-        if node_answers(self.args.node_url, self.args.api_key, self.args.check_seconds):
+        if info_of(self.args.node_url, self.args.api_key, self.args.check_seconds) is not None:
             self.answered = True
             return True
         return not self.answered and time.monotonic() - self.started < self.args.start_grace
@@ -141,12 +142,7 @@ class PoolKeeper:
         return RespClient("127.0.0.1", self.args.redis_port, timeout=self.args.check_seconds + 1)
 
     def _free_and_ready(self, port: int) -> bool:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/info", headers={"x-api-key": self.args.api_key})
-        try:
-            with urllib.request.urlopen(request, timeout=INSTANCE_TIMEOUT) as response:
-                info = json.loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
+        info = info_of(f"http://127.0.0.1:{port}", self.args.api_key, INSTANCE_TIMEOUT)
         return isinstance(info, dict) and info.get("ready") is True and info.get("in_lease") is False
 
     def refill(self, client: RespClient) -> list[int]:
@@ -154,14 +150,9 @@ class PoolKeeper:
         leased = {member.rsplit(":", 1)[-1] for member in client.command("SMEMBERS", "in_use")}
         available = set(client.command("SMEMBERS", "available"))
         missing = [port for port in self.ports if str(port) not in available | leased]
-        answers = {}
-        threads = [threading.Thread(target=lambda p=port: answers.__setitem__(p, self._free_and_ready(p)))
-                   for port in missing]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        added = [port for port in missing if answers.get(port)]
+        with ThreadPoolExecutor(max_workers=max(len(missing), 1)) as asking:
+            added = [port for port, free in zip(missing, asking.map(self._free_and_ready, missing), strict=True)
+                     if free]
         if added:
             client.command("SADD", "available", *added)
         return added
