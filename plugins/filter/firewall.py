@@ -67,37 +67,66 @@ def _owner(name: str) -> str:
     return "another program"
 
 
+def _matches(ports: list) -> list[tuple[str, str]]:
+    """(proto, iptables match) pairs that cover ports, merged and sorted (hosts answer preflight in any order,
+    and the rules must come out the same), at most MULTIPORT_ENTRIES ports each."""
+    spans: dict[str, set[tuple[int, int]]] = {}
+    for entry in ports:
+        spans.setdefault(entry.get("proto", "tcp"), set()).add(_span(entry))
+    matches = []
+    for proto, found in sorted(spans.items()):
+        specs = [_spec(span) for span in sorted(found)]
+        for start in range(0, len(specs), MULTIPORT_ENTRIES):
+            group = ",".join(specs[start:start + MULTIPORT_ENTRIES])
+            matches.append((proto, f"-p {proto} -m multiport --dports {group}"))
+    return matches
+
+
+def _sources(sources: list) -> list[str]:
+    allowed = []
+    for source in sources:
+        if _source(source) not in allowed:
+            allowed.append(_source(source))
+    return allowed
+
+
 def firewall_rules(ports: list, sources: list, action: str = "DROP", interface: str = "") -> list[str]:
     """Rules that let sources and loopback reach ports and apply action to everyone else.
 
     interface: when set, sources are let in only through it (such as tailscale0).
 
     ports: dicts with `ports` (a port or [first, last]) and optional `proto` (tcp, the default, or udp).
-    sources: IPv4 addresses or networks. Duplicates in either are merged. Ports come out sorted, so the
-    rules are the same whatever order the claims were gathered in (hosts answer preflight in any order).
+    sources: IPv4 addresses or networks. Duplicates in either are merged.
     """
     if action not in ("DROP", "REJECT"):
         raise ValueError(f"action must be DROP or REJECT, not {action!r}")
-    spans: dict[str, set[tuple[int, int]]] = {}
-    for entry in ports:
-        spans.setdefault(entry.get("proto", "tcp"), set()).add(_span(entry))
-    by_proto = {proto: [_spec(span) for span in sorted(found)] for proto, found in spans.items()}
-    allowed = []
-    for source in sources:
-        if _source(source) not in allowed:
-            allowed.append(_source(source))
+    allowed = _sources(sources)
+    via = f"-i {interface} " if interface else ""
     rules = []
-    for proto, specs in sorted(by_proto.items()):
-        for start in range(0, len(specs), MULTIPORT_ENTRIES):
-            match = f"-p {proto} -m multiport --dports {','.join(specs[start:start + MULTIPORT_ENTRIES])}"
-            rules.append(f"-i lo {match} -j ACCEPT")
-            via = f"-i {interface} " if interface else ""
-            rules += [f"{via}-s {source} {match} -j ACCEPT" for source in allowed]
-            reject = " --reject-with tcp-reset" if action == "REJECT" and proto == "tcp" else ""
-            rules.append(f"{match} -j {action}{reject}")
+    for proto, match in _matches(ports):
+        rules.append(f"-i lo {match} -j ACCEPT")
+        rules += [f"{via}-s {source} {match} -j ACCEPT" for source in allowed]
+        reject = " --reject-with tcp-reset" if action == "REJECT" and proto == "tcp" else ""
+        rules.append(f"{match} -j {action}{reject}")
+    return rules
+
+
+def tailnet_guard_rules(ports: list, sources: list) -> list[str]:
+    """Rules for the mangle table's check of packets from the tailnet interface (the jump matches the
+    interface): sources go on (RETURN, so the filter table and the administrator's later mangle rules still
+    see them), anyone else is dropped on the protected ports. Tailscale's ts-input, first in the filter
+    table's INPUT, accepts everything from tailscale0 before any other filter rule can refuse it; mangle
+    INPUT runs before filter INPUT and Tailscale does not touch it. REJECT exists only in the filter table,
+    hence DROP whatever firewall_action says."""
+    allowed = _sources(sources)
+    rules = []
+    for _, match in _matches(ports):
+        rules += [f"-s {source} {match} -j RETURN" for source in allowed]
+        rules.append(f"{match} -j DROP")
     return rules
 
 
 class FilterModule:
     def filters(self):
-        return {"chain_name_problems": chain_name_problems, "firewall_rules": firewall_rules}
+        return {"chain_name_problems": chain_name_problems, "firewall_rules": firewall_rules,
+                "tailnet_guard_rules": tailnet_guard_rules}

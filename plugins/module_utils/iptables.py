@@ -73,10 +73,13 @@ def parse_save(text: str, chain: str) -> tuple[bool, list[str], dict[str, list[s
     return exists, rules, jumps
 
 
-def restore_payload(table: str, chain: str, rules: list[str], add_jumps: list[dict]) -> str:
-    """iptables-restore input that replaces chain's rules and inserts the jumps that are missing."""
+def restore_payload(table: str, chain: str, rules: list[str], add_jumps: list[dict],
+                    stale_jumps: tuple = ()) -> str:
+    """iptables-restore input that replaces chain's rules, deletes stale jumps ((parent, rule) as saved)
+    and inserts the jumps that are missing."""
     lines = [f"*{table}", f":{chain} - [0:0]"]
     lines += [f"-A {chain} {rule}" for rule in rules]
+    lines += [f"-D {parent} {rule}" for parent, rule in stale_jumps]
     for jump in add_jumps:
         match = f"{jump['match']} " if jump.get("match") else ""
         lines.append(f"-I {jump['chain']} {jump.get('position', 1)} {match}-j {chain}")
@@ -136,6 +139,16 @@ class _Chain:
         return any(normalize_rule(rule, self.params["ip_version"]) == wanted
                    for rule in jumps.get(jump["chain"], []))
 
+    def _stale_jumps(self, jumps) -> list[tuple[str, str]]:
+        """Jumps into the chain, from a parent that O(jumps) names, that none of O(jumps) describes (such as
+        the jump of an interface no longer given): they are ours, since the chain is."""
+        declared = {}
+        for jump in self.params["jumps"]:
+            declared.setdefault(jump["chain"], set()).add(
+                normalize_rule(jump_rule(jump, self.params["chain"]), self.params["ip_version"]))
+        return [(parent, rule) for parent, rules in sorted(jumps.items()) if parent in declared for rule in rules
+                if normalize_rule(rule, self.params["ip_version"]) not in declared[parent]]
+
     def _describe(self, exists, rules, jumps):
         """The chain and the jumps into it, as iptables-save lines, for the diff."""
         if not exists:
@@ -181,11 +194,13 @@ class _Chain:
                        + restore_payload(table, chain, self.params["rules"], []))
         exists, current, jumps = self.read()
         missing = [jump for jump in self.params["jumps"] if not self._has_jump(jumps, jump)]
-        if exists and self._normal(current) == self._normal(self.params["rules"]) and not missing:
+        stale = self._stale_jumps(jumps)
+        if exists and self._normal(current) == self._normal(self.params["rules"]) and not missing and not stale:
             result["rules"] = current
             return
-        payload = restore_payload(table, chain, self.params["rules"], missing)
-        after_jumps = {parent: list(rules) for parent, rules in jumps.items()}
+        payload = restore_payload(table, chain, self.params["rules"], missing, stale)
+        after_jumps = {parent: [rule for rule in rules if (parent, rule) not in stale]
+                       for parent, rules in jumps.items()}
         for jump in missing:
             after_jumps.setdefault(jump["chain"], []).append(jump_rule(jump, chain))
         result.update(changed=True, payload=payload, rules=self.params["rules"], diff={

@@ -14,7 +14,8 @@ description:
     into it from a parent chain such as C(INPUT) or C(POSTROUTING).
   - Applies everything in one C(iptables-restore --noflush) commit, which replaces only O(chain). Chains owned
     by others (Docker, Tailscale, the administrator) are never flushed or reordered; a jump is inserted only
-    when the parent chain has none.
+    when the parent chain has none, and a jump into O(chain) from a parent that O(jumps) names but that no entry
+    describes (another C(match), such as a former interface) is removed.
   - Rules are compared after undoing what C(iptables-save) rewrites (option order, implicit C(-m tcp),
     C(/32) on addresses), so a second run with the same input reports no change.
 options:
@@ -33,7 +34,7 @@ options:
     elements: str
     default: []
   jumps:
-    description: Where traffic enters the chain.
+    description: Where traffic enters the chain; in the parent chains named here, only these jumps into it remain.
     type: list
     elements: dict
     default: []

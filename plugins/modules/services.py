@@ -246,7 +246,7 @@ options:
       table: {description: Its table., type: str, choices: [filter, nat, mangle, raw], default: filter}
       rules: {description: Its rules without C(-A <chain>), in order., type: list, elements: str, default: []}
       jumps:
-        description: Where traffic enters it.
+        description: Where traffic enters it; in the parent chains named here, only these jumps into it remain.
         type: list
         elements: dict
         default: []

@@ -1,5 +1,9 @@
 import pytest
-from ansible_collections.gymfleet.cluster.plugins.filter.firewall import chain_name_problems, firewall_rules
+from ansible_collections.gymfleet.cluster.plugins.filter.firewall import (
+    chain_name_problems,
+    firewall_rules,
+    tailnet_guard_rules,
+)
 from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import (
     components_for,
     group_size_problems,
@@ -126,6 +130,28 @@ def test_firewall_rules_split_multiport_groups():
     reject = "-j REJECT --reject-with tcp-reset"
     assert rules[1] == f"-p tcp -m multiport --dports 1000,1001,1002,1003,1004,1005,1006 {reject}"
     assert rules[3] == f"-p tcp -m multiport --dports 1007,1008,1009 {reject}"
+
+
+def test_tailnet_guard_rules_let_members_go_on_and_drop_the_rest():
+    rules = tailnet_guard_rules([{"ports": 6379}, {"ports": 53, "proto": "udp"}, {"ports": 6379}],
+                                ["100.64.0.7", "100.64.0.7/32", "100.64.0.9"])
+    assert rules == [
+        "-s 100.64.0.7/32 -p tcp -m multiport --dports 6379 -j RETURN",
+        "-s 100.64.0.9/32 -p tcp -m multiport --dports 6379 -j RETURN",
+        "-p tcp -m multiport --dports 6379 -j DROP",
+        "-s 100.64.0.7/32 -p udp -m multiport --dports 53 -j RETURN",
+        "-s 100.64.0.9/32 -p udp -m multiport --dports 53 -j RETURN",
+        "-p udp -m multiport --dports 53 -j DROP",
+    ]
+    # No loopback rule: the jump matches only the tailnet interface. No ACCEPT either: it would skip the
+    # filter table's rules and any later mangle rule of the administrator's.
+    assert not [rule for rule in rules if "-i lo" in rule or "ACCEPT" in rule]
+
+
+def test_tailnet_guard_rules_cover_the_same_ports_as_the_chain():
+    claims = [{"ports": p} for p in range(1000, 1010)]
+    matches = {rule.split(" -j ")[0] for rule in firewall_rules(claims, [], "REJECT") if not rule.startswith("-i lo")}
+    assert matches == {rule.split(" -j ")[0] for rule in tailnet_guard_rules(claims, [])}
 
 
 @pytest.mark.parametrize("bad", [{"action": "ACCEPT"}, {"sources": ["fe80::1"]}, {"sources": ["not-an-ip"]}])

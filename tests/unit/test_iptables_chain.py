@@ -15,7 +15,7 @@ class FakeIptables:
 
     It follows their documented behaviour as checked on a lab host: save prints `:CHAIN` lines, then
     `-A` lines in order, rewriting `-s ADDR` to `-s ADDR/32` and adding `-m tcp` after `-p tcp --dport`;
-    restore --noflush flushes only the chains it declares and applies -A and -I in order.
+    restore --noflush flushes only the chains it declares and applies -A, -D and -I in order.
     """
 
     def __init__(self, chains=None):
@@ -53,6 +53,9 @@ class FakeIptables:
                 elif line.startswith("-A "):
                     chain, rule = line[3:].split(" ", 1)
                     self.chains[chain].append(self._canonical(rule))
+                elif line.startswith("-D "):
+                    chain, rule = line[3:].split(" ", 1)
+                    self.chains[chain].remove(rule)
                 elif line.startswith("-I "):
                     chain, position, rule = line[3:].split(" ", 2)
                     self.chains[chain].insert(int(position) - 1, rule)
@@ -113,6 +116,20 @@ def test_changed_rules_replace_the_chain_without_a_second_jump():
     assert fake.chains["INPUT"] == ["-j GYMFLEET-INPUT", "-j OTHER"]
     assert "-I INPUT" not in fake.restores[-1]
     assert fake.chains["GYMFLEET-INPUT"] == ["-s 10.0.0.1/32 -p tcp -m tcp --dport 6379 -j ACCEPT"]
+
+
+def test_a_jump_no_longer_declared_is_replaced_and_others_stay():
+    fake = FakeIptables()
+    run(fake, rules=RULES, jumps=[{"chain": "INPUT", "match": "-i tailscale0"}])
+    fake.chains["INPUT"].append("-j OTHER")
+    fake.chains["FORWARD"].append("-j GYMFLEET-INPUT")  # a parent the declaration does not name: not ours to judge
+    result = run(fake, rules=RULES, jumps=[{"chain": "INPUT", "match": "-i tailscale1"}])
+    assert result["changed"] is True
+    assert "-D INPUT -i tailscale0 -j GYMFLEET-INPUT" in result["payload"]
+    assert "-i tailscale0" not in result["diff"]["after"] and "-A INPUT -i tailscale1" in result["diff"]["after"]
+    assert fake.chains["INPUT"] == ["-i tailscale1 -j GYMFLEET-INPUT", "-j OTHER"]
+    assert fake.chains["FORWARD"] == ["-j GYMFLEET-INPUT"]
+    assert run(fake, rules=RULES, jumps=[{"chain": "INPUT", "match": "-i tailscale1"}])["changed"] is False
 
 
 def test_absent_removes_jumps_and_chain_only():
