@@ -1,4 +1,4 @@
-"""What the fault benches (faults.py, faults_envoy.py, faults_omniboxes.py) share: reaching a lab's hosts, reading
+"""What the fault benches (faults*.py) share: reaching a lab's hosts, reading
 its inventory, deploying part of it, and summing up runs."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,19 @@ def deploy(inventories: list[Path], tags: str, extra: dict | None = None) -> Non
                           text=True, env=_env(), cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(f"deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+
+
+def gymfleet(inventories: list[Path], *args: str) -> tuple[dict, float]:
+    """A gymfleet command's --json document, and its seconds."""
+    argv = [str(BIN / "gymfleet"), *args, "--json"]
+    for inventory in inventories:
+        argv += ["-i", str(inventory)]
+    start = time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    try:
+        return json.loads(done.stdout), time.monotonic() - start
+    except ValueError:
+        sys.exit(f"gymfleet {' '.join(args)} printed no JSON (rc {done.returncode}): {done.stderr[-2000:]}")
 
 
 def fmt(value: float | None) -> str:

@@ -26,29 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from faultlab import BIN, ROOT, fmt, inventory_listing, median, sh
+from faultlab import fmt, gymfleet, inventory_listing, median, sh
 
 DEADLINE = 300.0
 LOST_AFTER = 8.0
-
-
-def gymfleet(inventories: list[Path], *args: str) -> tuple[dict, float]:
-    """A gymfleet command's --json document, and its seconds."""
-    argv = [str(BIN / "gymfleet"), *args, "--json"]
-    for inventory in inventories:
-        argv += ["-i", str(inventory)]
-    start = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
-    try:
-        return json.loads(done.stdout), time.monotonic() - start
-    except ValueError:
-        sys.exit(f"gymfleet {' '.join(args)} printed no JSON (rc {done.returncode}): {done.stderr[-2000:]}")
 
 
 def down_rows(report: dict) -> list[str]:

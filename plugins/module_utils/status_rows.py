@@ -215,6 +215,25 @@ def parameter_server(host, row, results, answers) -> dict:
     return _row(host, row, state, detail, {"name": row["name"], "kind": row["kind"], "unit": row["unit"]})
 
 
+def stalled_job(rows: list[dict]) -> list[dict]:
+    """The rows, with each running parameter-server process made DOWN when another process of the job failed
+    or was stopped: ps-lite has no failover, so a worker waits forever for a lost server (and every process of
+    a dist_sync round for a lost worker). One inventory holds one job."""
+    lost = [row for row in rows if row["system"] == "parameter_server" and row["state"] in (DOWN, "stopped")]
+    if not lost:
+        return rows
+    names = ", ".join(f"{row['component']} on {row['host']} ({row['state']})" for row in lost)
+    lost_names = [row["metrics"]["name"] for row in lost]
+    stalled = []
+    for row in rows:
+        if row["system"] == "parameter_server" and row["state"] == UP:
+            row = {**row, "state": DOWN, "metrics": {**row["metrics"], "stalled_by": lost_names},
+                   "detail": f"{row['detail']}; stalled: runs, but the job cannot go on without {names}; fix: "
+                             "restart the job (gymfleet restart --tags parameter_server), or stop it"}
+        stalled.append(row)
+    return stalled
+
+
 JUDGES = {judge.__name__: judge for judge in (tailscale, python_env, redis, omniboxes_node, omniboxes_master,
                                               ray_node, openenv_server, envoy, parameter_server)}
 
@@ -245,6 +264,7 @@ def report(hosts: list[str], answered: dict, addresses: dict) -> dict:
                 raise ValueError(f"check {check['id']} of {host}: no judge {check['row'].get('judge')!r}; "
                                  f"known: {', '.join(JUDGES)}")
             rows.append(judge(host, check["row"], check["results"], answers))
+    rows = stalled_job(rows)
     unanswered = [h for h in hosts if h not in answered]
     rows += [{"host": host, "component": "host", "state": DOWN, "system": "cluster", "metrics": {},
               "detail": "out of reach, or failed before it answered (the run's errors say why)"} for host in unanswered]

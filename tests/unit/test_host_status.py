@@ -201,6 +201,35 @@ def test_a_process_in_a_container_says_so():
     assert row["detail"] == "server in a container, scheduler 10.0.0.1:9092"
 
 
+def _process(name, kind, active, ended=None):
+    return _check("parameter_server", {"units": {"units": [{"unit": f"ps-{name}", "active_state": active}]},
+                                       "exit": {"text": ended} if ended else {"error": "missing"}},
+                  system="parameter_server", component=f"ps {name}", name=name, kind=kind, unit=f"ps-{name}",
+                  scheduler="10.0.0.1:9092")
+
+
+@pytest.mark.parametrize("server, stalled", [
+    (("failed", "exit-code exited 137"), True),  # lost mid-job
+    (("inactive", "success exited 143"), True),  # stopped by hand while the job ran
+    (("active", None), False),
+    (("inactive", None), False),  # not started yet: a start in progress is no stall
+])
+def test_running_processes_of_a_job_that_lost_one_are_stalled(server, stalled):
+    answered = {"h1": {"checks": [_process("scheduler", "scheduler", "active"), _process("worker0", "worker", "active"),
+                                  _process("worker1", "worker", "inactive", "success exited 0")]},
+                "h2": {"checks": [_process("server0", "server", *server)]}}
+    rows = {row["component"]: row for row in status_rows.report(["h1", "h2"], answered, {})["rows"]}
+    running = [rows["ps scheduler"], rows["ps worker0"]]
+    assert rows["ps worker1"]["state"] == "done"  # finished its part: not stalled
+    if stalled:
+        assert [row["state"] for row in running] == ["DOWN", "DOWN"]
+        assert all(row["metrics"]["stalled_by"] == ["server0"] for row in running)
+        assert f"without ps server0 on h2 ({rows['ps server0']['state']})" in rows["ps worker0"]["detail"]
+        assert "fix: restart the job" in rows["ps worker0"]["detail"]
+    else:
+        assert all(row["state"] == "up" and "stalled_by" not in row["metrics"] for row in running)
+
+
 def test_an_unknown_judge_is_named():
     with pytest.raises(ValueError, match="no judge 'nope'"):
         status_rows.report(["h"], {"h": {"checks": [_check("nope", {})]}}, {})

@@ -1,6 +1,7 @@
 """A dist_sync smoke job for an MXNet KVStore cluster: proves that every worker reaches the servers and
-that the servers aggregate. Worker k pushes k+1 everywhere; after the synchronous round every worker must
-pull the same sum, 1 + 2 + ... + N. Each worker writes what it pulled as JSON and fails on a wrong value.
+that the servers aggregate. Worker k pushes k+1 everywhere; after each synchronous round every worker must
+pull the same sum, 1 + 2 + ... + N. Each worker writes what it pulled as JSON after every round and fails on
+a wrong value. With --rounds and --pause it runs as long as a training job would (for fault drills).
 
 Run by the parameter_server role as a worker program; the DMLC_* environment comes from its unit.
 """
@@ -11,6 +12,7 @@ import json
 import os
 import socket
 import struct
+import time
 
 import mxnet as mx
 
@@ -30,21 +32,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-slice-idx", type=int, default=0, help="accepted as a training script would")
     parser.add_argument("--result", required=True, help="where to write the JSON result")
+    parser.add_argument("--rounds", type=int, default=1, help="synchronous rounds to run")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds between rounds")
     args = parser.parse_args()
 
     kv = mx.kv.create("dist_sync")
     kv.init(KEY, mx.nd.zeros(SHAPE))
-    kv.push(KEY, mx.nd.ones(SHAPE) * (kv.rank + 1))
-    pulled = mx.nd.zeros(SHAPE)
-    kv.pull(KEY, out=pulled)
-    values = sorted({float(v) for v in pulled.asnumpy().flatten()})
     expected = kv.num_workers * (kv.num_workers + 1) / 2
     result = {"rank": kv.rank, "num_workers": kv.num_workers, "data_slice": args.data_slice_idx,
-              "pulled": values, "expected": expected, "host": os.uname().nodename,
+              "expected": expected, "host": os.uname().nodename,
               "address": interface_address(os.environ.get("DMLC_INTERFACE", "eth0"))}
-    with open(args.result, "w", encoding="utf-8") as handle:
-        json.dump(result, handle)
-    return 0 if values == [expected] else 1
+    for done in range(1, args.rounds + 1):
+        # With no optimizer on the servers, each round's pull is that round's sum of pushes.
+        kv.push(KEY, mx.nd.ones(SHAPE) * (kv.rank + 1))
+        pulled = mx.nd.zeros(SHAPE)
+        kv.pull(KEY, out=pulled)
+        values = sorted({float(v) for v in pulled.asnumpy().flatten()})
+        result.update(pulled=values, rounds=done, at=time.time())
+        # Written whole, then renamed: a reader never sees half a file.
+        with open(args.result + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(result, handle)
+        os.replace(args.result + ".tmp", args.result)
+        if values != [expected]:
+            return 1
+        time.sleep(args.pause)
+    return 0
 
 
 if __name__ == "__main__":
