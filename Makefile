@@ -70,6 +70,10 @@ unit: env host-tools
 molecule: image
 	@for scenario in $(SCENARIOS); do \
 	  echo "== molecule scenario $$scenario"; start=$$(date +%s); \
+	  if [ -n "$$(docker ps --all --quiet --filter name=^$$scenario-node)" ] || \
+	     grep -qs 'created: true' $$HOME/.ansible/tmp/molecule.*.$$scenario/state.yml; then \
+	    molecule destroy -s $$scenario || exit 1; \
+	  fi; \
 	  molecule test -s $$scenario || exit 1; \
 	  echo "== molecule scenario $$scenario passed in $$(( $$(date +%s) - start )) s"; \
 	done
