@@ -255,10 +255,11 @@ def _confirm(name: str, request) -> None:
     check_limit(load_inventory(request.inventory, collection_root()), request.limit)
     where = f"hosts {request.limit}" if request.limit else "every host"
     inventories = ", ".join(request.inventory)
+    what = CONFIRMED[name] + (f" (tasks tagged {','.join(request.tags)})" if request.tags else "")
     if not sys.stdin.isatty():
-        raise GymfleetError(f"{name} would {CONFIRMED[name]} on {where} of {inventories}, and there is no terminal "
+        raise GymfleetError(f"{name} would {what} on {where} of {inventories}, and there is no terminal "
                             "to ask on; fix: add --yes")
-    answer = input(f"gymfleet {name}: {CONFIRMED[name]} on {where} of {inventories}? [y/N] ")
+    answer = input(f"gymfleet {name}: {what} on {where} of {inventories}? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
         raise GymfleetError(f"{name}: not confirmed, nothing was done; fix: answer y, or add --yes")
 

@@ -206,6 +206,7 @@ def test_unknown_tag_is_refused_with_the_known_ones(inventory):
     (["deploy", "-e", "=x"], "expected KEY=VALUE"),
     (["deploy", "-e", "a=1 stray"], "expected KEY=VALUE"),
     (["stop"], "stop would stop every service gymfleet runs on every host of"),
+    (["stop", "--tags", "ray"], "stop would stop every service gymfleet runs (tasks tagged ray) on every host of"),
     (["flush-restart", "--limit", "node-a"], "there is no terminal to ask on; fix: add --yes"),
     (["run", "stop"], "fix: add --yes"),
 ])
