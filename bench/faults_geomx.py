@@ -83,10 +83,13 @@ def one_run(inventories: list[Path]) -> dict:
     started, _ = gymfleet(inventories, "restart", "--tags", "parameter_server", "-e", json.dumps(LONG_JOB))
     if not started["ok"]:
         sys.exit(f"the job did not start: {started['failures']}")
+    # Result files of an earlier run stay until a worker rewrites them, and the restart returns once the new workers
+    # started (their containers are still being created): only rounds ended from now on count.
+    epoch = time.time()
     rows = processes(inventories)
     workers = [row for row in rows if row["metrics"]["kind"] in ("worker", "master_worker")]
     server = next(row for row in rows if row["metrics"]["kind"] in ("server", "global_server"))
-    if wait_rounds(workers, 3) is None:
+    if wait_rounds(workers, 3, after=epoch) is None:
         sys.exit("the workers did not do 3 rounds")
     before = [done for done, _ in map(rounds, workers)]
     killed = time.monotonic()
@@ -104,11 +107,11 @@ def one_run(inventories: list[Path]) -> dict:
     at_detect = [done for done, _ in map(rounds, workers)]
     time.sleep(3)
     stalled = [done for done, _ in map(rounds, workers)] == at_detect
-    stopped, stop_seconds = gymfleet(inventories, "stop", "--tags", "parameter_server")
+    stopped, stop_seconds = gymfleet(inventories, "stop", "--yes", "--tags", "parameter_server")
     left = left_behind(sorted({row["host"] for row in rows.values()}))
-    restart_start, epoch = time.monotonic(), time.time()
+    restart_start = time.monotonic()
     again, _ = gymfleet(inventories, "restart", "--tags", "parameter_server", "-e", json.dumps(LONG_JOB))
-    recover = wait_rounds(workers, 1, after=epoch) if again["ok"] else None
+    recover = wait_rounds(workers, 1, after=time.time()) if again["ok"] else None
     return {"detect": detect, "named": f"{server['component']} on {server['host']}", "stalled": stalled,
             "systemd": "/".join(systemd_says), "stop ok": stopped["ok"], "stop": stop_seconds, "left": left,
             "recover": None if recover is None else time.monotonic() - restart_start, "lost rounds": min(before)}
@@ -139,7 +142,7 @@ def main() -> int:
     for _ in range(args.runs):
         runs.append(one_run(args.inventory))
         print(f"  {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
-    gymfleet(args.inventory, "stop", "--tags", "parameter_server")
+    gymfleet(args.inventory, "stop", "--yes", "--tags", "parameter_server")
     print(table(runs))
     return 0
 
