@@ -1,6 +1,6 @@
 """Issue 20's fault matrix, Ray's rows: each fault induced on the real processes of a lab, and what follows.
 
-Usage: python bench/faults.py [--runs N] [--nodes N] [--keep] [-i INVENTORY ...]
+Usage: python bench/faults.py [--runs N] [--nodes N] [--keep] [-i INVENTORY ...] [--only FAULT] [--no-floor]
 Without -i, brings up its own lab (`gymfleet lab up --name faultbench`) and deploys Ray on it (the first host is
 the head); with -i, uses a lab where Ray is deployed already (such as molecule ray's, after converge).
 
@@ -120,14 +120,17 @@ def own_lab(nodes: int, directory: Path) -> list[Path]:
     return [lab, overlay(lab, directory)]
 
 
-def measure(label: str, inventories: list[Path], runs: int, floor_env: dict | None) -> dict:
-    """{fault: [(detect, recover, lost), ...]} with the cluster deployed as this setting wants."""
+def measure(label: str, inventories: list[Path], runs: int, floor_env: dict | None, only: list[str]) -> dict:
+    """{fault: [(detect, recover, lost), ...]} with the cluster deployed as this setting wants (only these faults,
+    when given)."""
     deploy(inventories, "always,firewall,ray", {"ray_environment": floor_env} if floor_env else None)
     head, workers, _ = inventory_hosts(inventories)
     dashboard = Dashboard(head)
     everyone = 1 + len(workers)
     results: dict = {}
     for fault, (induce, heal_at, heal) in faults(head, workers[-1], address_of(head)).items():
+        if only and fault not in only:
+            continue
         for _ in range(runs):
             wait_whole(dashboard, everyone)
             time.sleep(2)
@@ -173,12 +176,14 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the lab up (without -i)")
     parser.add_argument("-i", "--inventory", action="append", type=Path, help="a lab where Ray is deployed")
+    parser.add_argument("--only", action="append", help="only this fault (repeatable), such as 'head restart'")
+    parser.add_argument("--no-floor", action="store_true", help="leave out the floor's runs (no ratio then)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         inventories = args.inventory or own_lab(args.nodes, Path(tmp))
         try:
-            floor = measure("floor", inventories, args.runs, FLOOR_ENV)
-            ours = measure("gymfleet", inventories, args.runs, None)
+            floor = {} if args.no_floor else measure("floor", inventories, args.runs, FLOOR_ENV, args.only)
+            ours = measure("gymfleet", inventories, args.runs, None, args.only)
             print(table(ours, floor, args.runs))
         finally:
             if not args.inventory and not args.keep:
