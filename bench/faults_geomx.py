@@ -50,6 +50,10 @@ def rounds(worker: dict) -> tuple[int, float]:
     return result.get("rounds", 0), result.get("at", 0.0)
 
 
+def rounds_done(workers: list[dict]) -> list[int]:
+    return [done for done, _ in map(rounds, workers)]
+
+
 def wait_rounds(workers: list[dict], least: int, after: float = 0.0) -> float | None:
     """Seconds until every worker has done `least` rounds, the last of them ended after `after` (epoch)."""
     start = time.monotonic()
@@ -87,28 +91,28 @@ def one_run(inventories: list[Path]) -> dict:
     # started (their containers are still being created): only rounds ended from now on count.
     epoch = time.time()
     rows = processes(inventories)
+    hosts = sorted({row["host"] for row in rows})
     workers = [row for row in rows if row["metrics"]["kind"] in ("worker", "master_worker")]
     server = next(row for row in rows if row["metrics"]["kind"] in ("server", "global_server"))
     if wait_rounds(workers, 3, after=epoch) is None:
         sys.exit("the workers did not do 3 rounds")
-    before = [done for done, _ in map(rounds, workers)]
+    before = rounds_done(workers)
     killed = time.monotonic()
     kill(server)
     detect = None
     while time.monotonic() - killed < DEADLINE:
-        rows = {(row["host"], row["component"]): row for row in processes(inventories)}
-        lost = rows[(server["host"], server["component"])]["state"] == "DOWN"
-        running = [row for row in rows.values() if row["state"] not in ("done", "stopped", "not started")]
-        if lost and all(row["metrics"].get("stalled_by") for row in running if row["component"] != server["component"]):
+        states = {(row["host"], row["component"]): row["state"] for row in processes(inventories)}
+        # The server DOWN, and no process of the job up any more: the ones still running are DOWN, stalled.
+        if states[(server["host"], server["component"])] == "DOWN" and "up" not in states.values():
             detect = time.monotonic() - killed
             break
     systemd_says = sorted({in_host(w["host"], f"systemctl is-active {w['metrics']['unit']}", check=False).stdout.strip()
                            for w in workers})
-    at_detect = [done for done, _ in map(rounds, workers)]
+    at_detect = rounds_done(workers)
     time.sleep(3)
-    stalled = [done for done, _ in map(rounds, workers)] == at_detect
+    stalled = rounds_done(workers) == at_detect
     stopped, stop_seconds = gymfleet(inventories, "stop", "--yes", "--tags", "parameter_server")
-    left = left_behind(sorted({row["host"] for row in rows.values()}))
+    left = left_behind(hosts)
     restart_start = time.monotonic()
     again, _ = gymfleet(inventories, "restart", "--tags", "parameter_server", "-e", json.dumps(LONG_JOB))
     recover = wait_rounds(workers, 1, after=time.time()) if again["ok"] else None
