@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import socket
 import time
@@ -86,6 +87,18 @@ def _health(name: str, health) -> dict | None:
     return probe
 
 
+def _seconds(name: str, key: str, value) -> int | float:
+    """A non-negative number of seconds; a whole number stays an int, so a declaration's hash (and its unit's
+    text) does not change when a caller passes 3.0 for 3."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise DeclarationError(f"service {name}: {key} {value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise DeclarationError(f"service {name}: {key} {value!r}; fix: 0 or more seconds")
+    return int(seconds) if seconds.is_integer() else seconds
+
+
 def normalize(declaration: dict) -> dict:
     """A declaration with every key filled in, or DeclarationError naming what is wrong."""
     if not isinstance(declaration, dict):
@@ -112,6 +125,7 @@ def normalize(declaration: dict) -> dict:
     spec["environment"] = {str(k): str(v) for k, v in spec["environment"].items()}
     spec["ports"] = sorted({int(p) for p in spec["ports"]})
     spec["cpus"] = int(spec["cpus"])
+    spec["restart_sec"] = _seconds(name, "restart_sec", spec["restart_sec"])
     if spec["cpus"] < 0:
         raise DeclarationError(f"service {name}: cpus {spec['cpus']} is negative; fix: 0 (the runtime's default) "
                                "or more")

@@ -116,8 +116,8 @@ options:
         choices: ["no", on-failure, always, on-abnormal]
         default: on-failure
       restart_sec:
-        description: Seconds systemd waits before a restart.
-        type: int
+        description: Seconds systemd waits before a restart; fractions such as 0.2 are allowed.
+        type: float
         default: 3
       files:
         description:
@@ -514,7 +514,7 @@ SERVICE_OPTIONS = {
     "part_of": {"type": "list", "elements": "str", "default": []},
     "type": {"type": "str", "choices": ["exec", "simple", "notify", "forking", "oneshot"], "default": "exec"},
     "restart": {"type": "str", "choices": ["no", "on-failure", "always", "on-abnormal"], "default": "on-failure"},
-    "restart_sec": {"type": "int", "default": 3},
+    "restart_sec": {"type": "float", "default": 3},
     "files": {"type": "list", "elements": "str", "default": []},
     "watch": {"type": "list", "elements": "str", "default": []},
     "unit_options": {"type": "dict", "default": {}},

@@ -46,11 +46,25 @@ def test_normalize_fills_in_every_key_and_strips_the_suffix():
     (web(health={"tcp": "nohost"}), "host:port"),
     (web(health={"http": "http://x/", "retries": 3}), "unknown health keys"),
     (web(after="other"), "after must be a list"),
+    (web(restart_sec="soon"), "restart_sec 'soon' is not a number"),
+    (web(restart_sec=-1), "fix: 0 or more seconds"),
+    (web(restart_sec=float("inf")), "fix: 0 or more seconds"),
 ])
 def test_normalize_refuses_with_the_service_named(bad, words):
     with pytest.raises(DeclarationError) as error:
         normalize(bad)
     assert words in str(error.value)
+
+
+def test_restart_sec_takes_fractions_and_a_whole_number_keeps_its_hash_and_unit_text():
+    fraction = normalize(web(restart_sec="0.2"))
+    assert fraction["restart_sec"] == 0.2
+    assert "RestartSec=0.2\n" in render_unit(unit_sections(fraction, "web", "d"))
+    # Ansible's float option hands 3.0 for a declared 3: the unit and hash must stay those of 3.
+    whole, as_float = normalize(web(restart_sec=3)), normalize(web(restart_sec=3.0))
+    assert as_float["restart_sec"] == 3 and isinstance(as_float["restart_sec"], int)
+    assert definition_hash(whole, {}) == definition_hash(as_float, {})
+    assert "RestartSec=3\n" in render_unit(unit_sections(as_float, "web", "d"))
 
 
 def test_normalize_all_refuses_twins_and_cycles():
