@@ -126,7 +126,27 @@ def tailnet_guard_rules(ports: list, sources: list) -> list[str]:
     return rules
 
 
+def firewall_status_checks(chains: list, boot_unit: str = "") -> list[dict]:
+    """The firewall's status check (module host_status): one iptables_chain probe per chain, named after it.
+
+    chains: {chain, table (default filter), jumps, save_path}. boot_unit: the unit that restores the saved rules
+    (empty when they are not persisted: then there is no saved copy to compare with). No chains, no check.
+    """
+    if not chains:
+        return []
+    probes = {}
+    for chain in chains:
+        probe = {"chain": chain["chain"], "table": chain.get("table", "filter"),
+                 "jumps": list(chain.get("jumps") or [])}
+        if boot_unit and chain.get("save_path"):
+            probe["save_path"] = chain["save_path"]
+        probes[chain["chain"]] = {"iptables_chain": probe}
+    return [{"id": "firewall", "probes": probes,
+             "row": {"judge": "firewall", "system": "firewall", "component": "firewall",
+                     "chains": [chain["chain"] for chain in chains], "boot_unit": boot_unit}}]
+
+
 class FilterModule:
     def filters(self):
         return {"chain_name_problems": chain_name_problems, "firewall_rules": firewall_rules,
-                "tailnet_guard_rules": tailnet_guard_rules}
+                "tailnet_guard_rules": tailnet_guard_rules, "firewall_status_checks": firewall_status_checks}

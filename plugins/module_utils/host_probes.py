@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import fetch_hosts
+from ansible_collections.gymfleet.cluster.plugins.module_utils.iptables import CHAIN_OPTIONS, ChainError, chain_state
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import registry_nodes
 from ansible_collections.gymfleet.cluster.plugins.module_utils.ray_dashboard import fetch as fetch_ray
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import connect, health
@@ -137,8 +138,23 @@ def _file(module, spec: dict, timeout: float) -> dict:
         return {"error": f"{spec['path']}: {exc.strerror}"}
 
 
+def _iptables_chain(module, spec: dict, timeout: float) -> dict:
+    """An owned chain as the host has it: exists, rules, missing_jumps, drift (module_utils/iptables)."""
+    params = {key: option.get("default") for key, option in CHAIN_OPTIONS.items()}
+    params.update({key: value for key, value in spec.items() if key in params})
+    params["jumps"] = [{"position": 1, "match": "", **jump} for jump in params["jumps"] or []]
+    family = "ip6tables" if params["ip_version"] == "ipv6" else "iptables"
+    if not all(module.get_bin_path(tool) for tool in (family, f"{family}-save", f"{family}-restore")):
+        return {"error": f"{family} is not installed"}
+    try:
+        return chain_state(module, params)
+    except ChainError as exc:
+        return {"error": str(exc)}
+
+
 PROBES = {"command": _command, "http": _http, "redis": _redis, "redis_registry": _redis_registry,
-          "ray_dashboard": _ray_dashboard, "envoy_clusters": _envoy_clusters, "units": _units, "file": _file}
+          "ray_dashboard": _ray_dashboard, "envoy_clusters": _envoy_clusters, "units": _units, "file": _file,
+          "iptables_chain": _iptables_chain}
 
 
 def kind_of(name: str, spec) -> str:

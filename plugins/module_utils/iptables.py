@@ -218,6 +218,21 @@ class _Chain:
             )
         result["rules"] = current
 
+    def observe(self) -> dict:
+        chain = self.params["chain"]
+        exists, current, jumps = self.read()
+        missing = [f"-A {jump['chain']} {jump_rule(jump, chain)}"
+                   for jump in self.params["jumps"] if not self._has_jump(jumps, jump)]
+        saved = None
+        if self.params.get("save_path"):
+            try:
+                with open(self.params["save_path"]) as handle:
+                    saved = parse_save(handle.read(), chain)[1]
+            except FileNotFoundError:
+                pass
+        return {"exists": exists, "rules": len(current), "missing_jumps": missing,
+                "drift": None if saved is None else self._normal(current) != self._normal(saved)}
+
     def absent(self, result):
         chain, table = self.params["chain"], self.params["table"]
         self.keep_copy(result, None)
@@ -233,6 +248,16 @@ class _Chain:
                 self._apply([self.binary, "-t", table, "-D", parent, *shlex.split(rule)])
         self._apply([self.binary, "-t", table, "-F", chain])
         self._apply([self.binary, "-t", table, "-X", chain])
+
+
+def chain_state(module, params: dict) -> dict:
+    """What the host has of one owned chain (CHAIN_OPTIONS, defaults applied), changing nothing: for status.
+
+    Returns exists, rules (how many), missing_jumps (the declared jumps the parents lack, as iptables-save
+    would print them) and drift: whether the live rules differ from the copy the last deploy saved at
+    save_path (None without a copy to compare with). Raises ChainError when iptables-save fails.
+    """
+    return _Chain(module, params).observe()
 
 
 def converge_chain(module, params: dict) -> dict:

@@ -215,6 +215,28 @@ def parameter_server(host, row, results, answers) -> dict:
     return _row(host, row, state, detail, {"name": row["name"], "kind": row["kind"], "unit": row["unit"]})
 
 
+def firewall(host, row, results, answers) -> dict:
+    """Each owned chain must exist, with every declared jump into it and the rules the last deploy saved: a lost
+    jump leaves every protected port open, and nothing else in status would show it."""
+    problems, counts = [], {}
+    for chain in row["chains"]:
+        answer = results[chain]
+        if "error" in answer:
+            problems.append(f"{chain} cannot be read: {answer['error']}")
+        elif not answer["exists"]:
+            problems.append(f"{chain} is missing, so its ports are unprotected")
+        else:
+            counts[chain] = answer["rules"]
+            problems += [f"{chain}: no jump {jump}, so its ports are unprotected" for jump in answer["missing_jumps"]]
+            if answer["drift"]:
+                problems.append(f"{chain}: its {answer['rules']} rules differ from the ones the last deploy saved")
+    fix = (f"systemctl restart {row['boot_unit']} (it restores the saved rules and jumps), or "
+           if row.get("boot_unit") else "") + "gymfleet deploy --tags firewall"
+    detail = (f"{'; '.join(problems)}; fix: {fix}" if problems
+              else ", ".join(f"{chain} {count} rules" for chain, count in counts.items()))
+    return _row(host, row, DOWN if problems else UP, detail, {"rules": counts, "problems": problems})
+
+
 def stalled_job(rows: list[dict]) -> list[dict]:
     """The rows, with each running parameter-server process made DOWN when another process of the job failed
     or was stopped: ps-lite has no failover, so a worker waits forever for a lost server (and every process of
@@ -235,7 +257,7 @@ def stalled_job(rows: list[dict]) -> list[dict]:
 
 
 JUDGES = {judge.__name__: judge for judge in (tailscale, python_env, redis, omniboxes_node, omniboxes_master,
-                                              ray_node, openenv_server, envoy, parameter_server)}
+                                              ray_node, openenv_server, envoy, parameter_server, firewall)}
 
 
 def address_row(host: str, address: str, addresses: list[str]) -> dict | None:

@@ -60,6 +60,9 @@ def test_status_json_fits_the_schema(deployed):
     assert document["systems"]["redis"]["summary"]["reachable"] == 2
     assert {row["host"] for row in document["systems"]["redis"]["components"]} == {"itest-node1", "itest-node2"}
     assert "python_env" in document["systems"]
+    # Each host's firewall chain, read with the real iptables against its jump and the rules the deploy saved.
+    firewall = document["systems"]["firewall"]["components"]
+    assert {(row["host"], row["state"]) for row in firewall} == {("itest-node1", "up"), ("itest-node2", "up")}
 
 
 def test_status_table_and_a_stopped_redis(deployed):

@@ -2,6 +2,7 @@ import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.firewall import (
     chain_name_problems,
     firewall_rules,
+    firewall_status_checks,
     tailnet_guard_rules,
 )
 from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import (
@@ -152,6 +153,22 @@ def test_tailnet_guard_rules_cover_the_same_ports_as_the_chain():
     claims = [{"ports": p} for p in range(1000, 1010)]
     matches = {rule.split(" -j ")[0] for rule in firewall_rules(claims, [], "REJECT") if not rule.startswith("-i lo")}
     assert matches == {rule.split(" -j ")[0] for rule in tailnet_guard_rules(claims, [])}
+
+
+def test_firewall_status_checks_probe_each_chain_and_its_saved_copy_only_when_persisted():
+    chains = [{"chain": "GYMFLEET-INPUT", "jumps": [{"chain": "INPUT"}], "save_path": "/etc/a.rules"},
+              {"chain": "GYMFLEET-TAILNET", "table": "mangle", "jumps": [{"chain": "INPUT", "match": "-i ts0"}],
+               "save_path": "/etc/b.rules"}]
+    [check] = firewall_status_checks(chains, "gymfleet-firewall")
+    assert check["row"] == {"judge": "firewall", "system": "firewall", "component": "firewall",
+                            "chains": ["GYMFLEET-INPUT", "GYMFLEET-TAILNET"], "boot_unit": "gymfleet-firewall"}
+    assert check["probes"]["GYMFLEET-TAILNET"] == {"iptables_chain": {
+        "chain": "GYMFLEET-TAILNET", "table": "mangle", "jumps": [{"chain": "INPUT", "match": "-i ts0"}],
+        "save_path": "/etc/b.rules"}}
+    # Not persisted: a rules file left from before says nothing about what the last deploy applied.
+    [unsaved] = firewall_status_checks(chains, "")
+    assert all("save_path" not in probe["iptables_chain"] for probe in unsaved["probes"].values())
+    assert firewall_status_checks([], "gymfleet-firewall") == []
 
 
 @pytest.mark.parametrize("bad", [{"action": "ACCEPT"}, {"sources": ["fe80::1"]}, {"sources": ["not-an-ip"]}])

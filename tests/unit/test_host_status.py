@@ -252,3 +252,31 @@ def test_an_omniboxes_node_row_names_the_browser_its_check_launched(check, brows
     assert row["state"] == "up" and row["detail"].startswith("capacity 2/2, available 2, instance units running 2")
     assert (browser in row["detail"]) if browser else ("browser" not in row["detail"])
     assert (row["metrics"]["browser"] or {}).get("version") == ("156.0.8078.114" if browser else None)
+
+
+FIREWALL_ROW = {"component": "firewall", "system": "firewall", "chains": ["GYMFLEET-INPUT", "GYMFLEET-TAILNET"],
+                "boot_unit": "gymfleet-firewall"}
+WHOLE = {"exists": True, "rules": 4, "missing_jumps": [], "drift": False}
+
+
+@pytest.mark.parametrize("tailnet, state, words", [
+    (WHOLE, "up", ["GYMFLEET-INPUT 4 rules, GYMFLEET-TAILNET 4 rules"]),
+    ({**WHOLE, "drift": None}, "up", ["GYMFLEET-TAILNET 4 rules"]),
+    ({**WHOLE, "missing_jumps": ["-A INPUT -i tailscale0 -j GYMFLEET-TAILNET"]}, "DOWN",
+     ["GYMFLEET-TAILNET: no jump -A INPUT -i tailscale0 -j GYMFLEET-TAILNET, so its ports are unprotected",
+      "fix: systemctl restart gymfleet-firewall"]),
+    ({**WHOLE, "drift": True}, "DOWN", ["GYMFLEET-TAILNET: its 4 rules differ from the ones the last deploy saved"]),
+    ({"exists": False, "rules": 0, "missing_jumps": [], "drift": None}, "DOWN", ["GYMFLEET-TAILNET is missing"]),
+    ({"error": "iptables is not installed"}, "DOWN", ["GYMFLEET-TAILNET cannot be read: iptables is not installed"]),
+])
+def test_firewall_rows(tailnet, state, words):
+    row = status_rows.firewall("h", FIREWALL_ROW, {"GYMFLEET-INPUT": WHOLE, "GYMFLEET-TAILNET": tailnet}, {})
+    assert row["state"] == state
+    assert all(word in row["detail"] for word in words), row["detail"]
+    assert (row["metrics"]["problems"] == []) == (state == "up")
+
+
+def test_a_firewall_without_a_boot_unit_is_fixed_by_a_deploy():
+    row = status_rows.firewall("h", {**FIREWALL_ROW, "chains": ["GYMFLEET-INPUT"], "boot_unit": ""},
+                               {"GYMFLEET-INPUT": {**WHOLE, "missing_jumps": ["-A INPUT -j GYMFLEET-INPUT"]}}, {})
+    assert row["detail"].endswith("; fix: gymfleet deploy --tags firewall")

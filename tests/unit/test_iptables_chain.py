@@ -4,6 +4,7 @@ from unittest import mock
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gymfleet.cluster.plugins.module_utils.host_probes import run_probe
 from ansible_collections.gymfleet.cluster.plugins.module_utils.iptables import normalize_rule, parse_save
 from ansible_collections.gymfleet.cluster.plugins.modules import iptables_chain
 
@@ -236,3 +237,34 @@ def test_the_services_engine_lays_out_a_components_chains_and_removes_them_with_
     assert removed[0]["changed"] is True and len(fake.restores) == restores
     assert "GYMFLEET-INPUT" not in fake.chains and fake.chains["INPUT"] == [] and not saved.exists()
     assert fake.chains["DOCKER"] == ["-j RETURN"]
+
+
+class ProbeModule(ChainsModule):
+    """What the status probe uses of AnsibleModule: run_command and get_bin_path (None for a missing program)."""
+
+    def __init__(self, fake, programs=("iptables", "iptables-save", "iptables-restore")):
+        super().__init__(fake, "present", [])
+        self.programs = programs
+
+    def get_bin_path(self, name, **_):
+        return name if name in self.programs else None
+
+
+def test_the_status_probe_reads_a_chain_against_its_jumps_and_the_saved_copy(tmp_path):
+    fake = FakeIptables()
+    saved = tmp_path / "GYMFLEET-INPUT.rules"
+    run(fake, rules=RULES, jumps=[{"chain": "INPUT"}], save_path=str(saved))
+    probe = {"iptables_chain": {"chain": "GYMFLEET-INPUT", "jumps": [{"chain": "INPUT"}], "save_path": str(saved)}}
+    assert run_probe(ProbeModule(fake), "GYMFLEET-INPUT", probe, 5) == {
+        "exists": True, "rules": 2, "missing_jumps": [], "drift": False}
+    fake.chains["INPUT"].remove("-j GYMFLEET-INPUT")
+    fake.chains["GYMFLEET-INPUT"].pop()
+    assert run_probe(ProbeModule(fake), "GYMFLEET-INPUT", probe, 5) == {
+        "exists": True, "rules": 1, "missing_jumps": ["-A INPUT -j GYMFLEET-INPUT"], "drift": True}
+    saved.unlink()  # nothing to compare with: drift is unknown, not "no drift"
+    assert run_probe(ProbeModule(fake), "GYMFLEET-INPUT", probe, 5)["drift"] is None
+    del fake.chains["GYMFLEET-INPUT"]
+    assert run_probe(ProbeModule(fake), "GYMFLEET-INPUT", probe, 5)["exists"] is False
+    assert run_probe(ProbeModule(fake, programs=()), "GYMFLEET-INPUT", probe, 5) == {
+        "error": "iptables is not installed"}
+    assert fake.restores == [fake.restores[0]]  # the probe changed nothing

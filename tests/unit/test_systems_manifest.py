@@ -29,7 +29,7 @@ def test_components_know_their_entry_points_from_the_role_files():
     parts = {p["role"]: p for p in components(MANIFEST, ROLES)}
     assert parts["redis"]["entry_points"] == ["start", "stop", "restart", "status"]
     assert parts["static_routes"]["entry_points"] == [] and parts["static_routes"]["preflight"] is False
-    assert parts["firewall"]["entry_points"] == [] and parts["firewall"]["preflight"] is True
+    assert parts["firewall"]["entry_points"] == ["status"] and parts["firewall"]["preflight"] is True
     assert parts["redis"]["preflight"] is True
     assert parts["envoy"]["tags"] == ["openenv", "envoy"] and parts["ray"]["tags"] == ["ray"]
     assert parts["parameter_server"]["any_errors_fatal"] is True
