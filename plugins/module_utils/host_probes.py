@@ -142,7 +142,8 @@ def _iptables_chain(module, spec: dict, timeout: float) -> dict:
     """An owned chain as the host has it: exists, rules, missing_jumps, drift (module_utils/iptables)."""
     params = {key: option.get("default") for key, option in CHAIN_OPTIONS.items()}
     params.update({key: value for key, value in spec.items() if key in params})
-    params["jumps"] = [{"position": 1, "match": "", **jump} for jump in params["jumps"] or []]
+    jump_defaults = {key: option.get("default") for key, option in CHAIN_OPTIONS["jumps"]["options"].items()}
+    params["jumps"] = [{**jump_defaults, **jump} for jump in params["jumps"] or []]
     family = "ip6tables" if params["ip_version"] == "ipv6" else "iptables"
     if not all(module.get_bin_path(tool) for tool in (family, f"{family}-save", f"{family}-restore")):
         return {"error": f"{family} is not installed"}
