@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument(
         "--exist-ok", action="store_true", help="when the lab exists, start its hosts instead of failing"
     )
+    lab_up.add_argument("--bare", action="store_true",
+                        help="hosts from the bare image, without the Debian packages roles install (tests that "
+                             "prove those installs)")
+    lab_up.add_argument("--volume", action="append", default=[], metavar="SRC:DST[:MODE]",
+                        help="mount a folder of this machine into every host (repeatable)")
     lab_down = lab_cmds.add_parser("down", help="remove a lab's containers, network and inventory")
     lab_down.add_argument("--name", default=DEFAULT_LAB)
     lab_cmds.add_parser("status", help="list labs and the state of their hosts")
@@ -86,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_stack.add_argument("--name", default=DEFAULT_LAB)
     lab_stack.add_argument("--omniboxes", type=Path, metavar="PATH",
                            help="a microsoft/webgym checkout: deploy the real OmniBoxes instead of the test double")
-    lab_cmds.add_parser("image", help="build the lab image if its recipe changed, print its tag")
+    lab_cmds.add_parser("image", help="build the lab images (bare, full) if their recipes changed, print their tags")
     for name, summary in PLAYBOOK_COMMANDS.items():
         _playbook_options(commands.add_parser(name, help=summary), status=name == "status")
     run = commands.add_parser("run", help="run another of the collection's playbooks by name (start, ray_upgrade, ...)")
@@ -154,7 +159,7 @@ def _playbook_options(parser: argparse.ArgumentParser, status: bool) -> None:
 
 
 def _lab(args) -> int:
-    from gymfleet.lab import engine, hosts, image
+    from gymfleet.lab import cache, engine, hosts, image
 
     if args.lab_command == "up":
         hosts.validate_name(args.name)
@@ -177,17 +182,18 @@ def _lab(args) -> int:
         return 0
     engine.ensure_engine(_log, _state_dir())
     if args.lab_command == "image":
-        print(image.ensure_image(_log))
+        cache.ensure_apt_proxy(_log)
+        print("\n".join(image.ensure_images(_log)))
     elif args.lab_command == "up":
         if args.exist_ok:
             lab_dir = hosts.resume(args.name, lab_inventory_root(), _log)
             if lab_dir is not None:
                 print(f"lab {args.name}: hosts running; inventory: {lab_dir}")
                 return 0
-        tag = image.ensure_image(_log)
-        lab_dir = hosts.up(
-            args.name, args.nodes, args.connection, tag, lab_inventory_root(), _key_dir(args.name), _log
-        )
+        cache.ensure_apt_proxy(_log)
+        bare, full = image.ensure_images(_log)
+        lab_dir = hosts.up(args.name, args.nodes, args.connection, bare if args.bare else full,
+                           lab_inventory_root(), _key_dir(args.name), _log, tuple(args.volume))
         print(f"lab {args.name}: {args.nodes} hosts up; inventory: {lab_dir}")
     elif args.lab_command == "down":
         removed = hosts.down(args.name, lab_inventory_root(), _key_dir(args.name))

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gymfleet.errors import GymfleetError
+from gymfleet.lab.cache import mount_options
 from gymfleet.lab.run import run
 
 LABEL = "gymfleet.lab"
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
 MAX_NODES = 64
 # Lab networks are carved from this range, one /24 per lab, skipping any subnet already routed here.
 SUBNET_POOL = ipaddress.ip_network("172.30.0.0/16")
 HOST_OFFSET = 10
 BOOT_TIMEOUT = 120
+NETWORK_ATTEMPTS = 5
 # systemd as PID 1 holds inotify instances of its own (about 6 per lab host, measured here: 128, the kernel's
 # default per user, runs out at about 22 hosts), all counted against root.
 INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
@@ -53,7 +55,8 @@ class LabNode:
 def validate_name(name: str) -> None:
     if not NAME_RE.match(name):
         raise GymfleetError(
-            f"lab name {name!r} is not valid; fix: use 1-24 lowercase letters, digits or '-', starting with a letter"
+            f"lab name {name!r} is not valid; fix: use 1-24 lowercase letters, digits, '-' or '_', starting with "
+            "a letter"
         )
 
 
@@ -204,8 +207,23 @@ def ensure_inotify_instances(hosts: int, log, limit_file: Path = INOTIFY_LIMIT) 
     log(f"raised fs.inotify.max_user_instances from {current} to {needed} for {hosts} lab hosts")
 
 
-def up(lab: str, nodes: int, connection: str, image: str, inventory_root: Path, key_dir: Path, log) -> Path:
-    """Create the lab and return the directory of its inventory; undo everything on failure."""
+def _create_network(lab: str, net: str) -> None:
+    """The lab's network on a free /24; labs created side by side may pick the same one, and the later retries."""
+    for attempt in range(NETWORK_ATTEMPTS):
+        created = run(["docker", "network", "create", "--subnet", str(_free_subnet()), "--label", f"{LABEL}={lab}",
+                       net], check=False)
+        if created.returncode == 0:
+            return
+        if "overlap" not in created.stderr or attempt == NETWORK_ATTEMPTS - 1:
+            raise GymfleetError(f"creating Docker network {net!r} failed: {created.stderr.strip()}")
+        time.sleep(0.2 + 0.3 * secrets.randbelow(4))
+
+
+def up(lab: str, nodes: int, connection: str, image: str, inventory_root: Path, key_dir: Path, log,
+       volumes: tuple[str, ...] = ()) -> Path:
+    """Create the lab and return the directory of its inventory; undo everything on failure.
+
+    volumes: more `docker run -v` mounts for every host (SRC:DST[:MODE])."""
     existing = _lab_containers(lab)
     if existing:
         raise GymfleetError(
@@ -220,8 +238,9 @@ def up(lab: str, nodes: int, connection: str, image: str, inventory_root: Path, 
     lab_dir = inventory_root / lab
     created: list[str] = []
     try:
-        subnet = _free_subnet()
-        run(["docker", "network", "create", "--subnet", str(subnet), "--label", f"{LABEL}={lab}", net])
+        _create_network(lab, net)
+        subnet = ipaddress.ip_network(json.loads(run(["docker", "network", "inspect", net]).stdout)[0]["IPAM"]
+                                      ["Config"][0]["Subnet"])
         hosts = list(subnet.hosts())
         members = []
         for index in range(1, nodes + 1):
@@ -230,7 +249,8 @@ def up(lab: str, nodes: int, connection: str, image: str, inventory_root: Path, 
             log(f"starting {container} at {ip}")
             run([
                 "docker", "run", "-d", "--name", container, "--hostname", container,
-                "--network", net, "--ip", ip, "--label", f"{LABEL}={lab}", *SYSTEMD_RUN_OPTIONS, image,
+                "--network", net, "--ip", ip, "--label", f"{LABEL}={lab}", *SYSTEMD_RUN_OPTIONS,
+                *mount_options(), *(option for volume in volumes for option in ("-v", volume)), image,
             ])
             created.append(container)
             members.append((container, ip))
