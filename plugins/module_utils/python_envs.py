@@ -50,7 +50,9 @@ def install_argv(params: dict, uv: str | None, reinstall: bool = False) -> list[
     reinstall: the pins are the same but their wheels changed, which an installer only sees when told."""
     python = os.path.join(params["path"], "bin", "python")
     use_uv = params["kind"] == "venv" and (params["installer"] == "uv" or (params["installer"] == "auto" and uv))
-    argv = [uv or "uv", "pip", "install", "--python", python] if use_uv \
+    # uv, unlike pip, leaves the bytecode to the first import, which a service running as a user that cannot write
+    # the environment repeats at every start: compiled here, once.
+    argv = [uv or "uv", "pip", "install", "--compile-bytecode", "--python", python] if use_uv \
         else [python, "-m", "pip", "install", "--disable-pip-version-check"]
     if reinstall:
         argv.append("--reinstall" if use_uv else "--force-reinstall")

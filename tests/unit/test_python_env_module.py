@@ -20,7 +20,7 @@ def test_installer_command_line():
     params = {"path": "/opt/v", "kind": "venv", "installer": "auto", "wheelhouse": None, "install_args": ""}
     record = ["-r", "/opt/v/gymfleet-requirements.txt"]
     assert python_envs.install_argv(params, "/usr/local/bin/uv") == [
-        "/usr/local/bin/uv", "pip", "install", "--python", "/opt/v/bin/python", *record]
+        "/usr/local/bin/uv", "pip", "install", "--compile-bytecode", "--python", "/opt/v/bin/python", *record]
     assert python_envs.install_argv(params, None) == [
         "/opt/v/bin/python", "-m", "pip", "install", "--disable-pip-version-check", *record]
     conda = {**params, "kind": "conda", "wheelhouse": "/w", "install_args": "--index-url 'https://m/simple'"}
