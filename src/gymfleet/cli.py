@@ -182,7 +182,7 @@ def _lab(args) -> int:
         return 0
     engine.ensure_engine(_log, _state_dir())
     if args.lab_command == "image":
-        cache.ensure_apt_proxy(_log)
+        cache.ensure_apt_proxy(_log, image.release_mirrors())
         print("\n".join(image.ensure_images(_log)))
     elif args.lab_command == "up":
         if args.exist_ok:
@@ -190,7 +190,7 @@ def _lab(args) -> int:
             if lab_dir is not None:
                 print(f"lab {args.name}: hosts running; inventory: {lab_dir}")
                 return 0
-        cache.ensure_apt_proxy(_log)
+        cache.ensure_apt_proxy(_log, image.release_mirrors())
         bare, full = image.ensure_images(_log)
         lab_dir = hosts.up(args.name, args.nodes, args.connection, bare if args.bare else full,
                            lab_inventory_root(), _key_dir(args.name), _log, tuple(args.volume))

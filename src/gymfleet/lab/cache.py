@@ -1,9 +1,11 @@
 """The lab's package cache: what lab hosts download is fetched once per machine, not once per host.
 
-APT: Debian's apt-cacher-ng on this machine (the controller), which every lab image asks for through the gateway of
-its lab network (the image's proxy script falls back to a direct download when it does not answer). Python: pip's
-and uv's caches are folders of this machine, mounted into every lab host where root's installers look for them.
-The first run fills them; later runs, and every other host of the same run, read them.
+APT: an apt-cacher-ng of the lab's own on this machine (the controller; Debian's package, its own configuration and
+port, so a Debian apt-cacher-ng service already here is left alone), fetching from the mirrors this machine's APT
+sources name. Every lab image asks it through the gateway of its lab network (the image's proxy script falls back to
+a direct download when it does not answer). Python: pip's and uv's caches are folders of this machine, mounted into
+every lab host where root's installers look for them. The first run fills them; later runs, and every other host of
+the same run, read them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import time
 from pathlib import Path
 
 from gymfleet.errors import GymfleetError
-from gymfleet.lab.run import run
+from gymfleet.lab.sources import Mirrors
 
-APT_PROXY_PORT = 3142
+# Not apt-cacher-ng's usual 3142, where a Debian service of the machine's own may answer with other mirrors.
+APT_PROXY_PORT = 3152
 APT_PROXY_PACKAGE = "apt-cacher-ng"
 START_TIMEOUT = 30
 # Folder of this machine -> where root's installer on a lab host keeps its cache.
@@ -47,8 +50,24 @@ def apt_proxy_answers(host: str = "127.0.0.1", port: int = APT_PROXY_PORT) -> bo
         return False
 
 
-def ensure_apt_proxy(log) -> None:
-    """Start apt-cacher-ng (installing Debian's package first when missing) unless something answers on its port."""
+def apt_proxy_config(root: Path, mirrors: Mirrors) -> str:
+    """apt-cacher-ng's configuration: its cache under root, Debian's URLs fetched from the host's own mirrors."""
+    lines = [
+        f"CacheDir: {root / 'apt'}",
+        f"LogDir: {root / 'apt-log'}",
+        "SupportDir: /usr/lib/apt-cacher-ng",
+        f"Port: {APT_PROXY_PORT}",
+        f"Remap-debrep: file:deb_mirror*.gz /debian ; {mirrors.archive.rstrip('/')}/",
+        "ExThreshold: 4",
+    ]
+    if mirrors.security:
+        lines.append("Remap-secdeb: security.debian.org security.debian.org/debian-security "
+                     f"deb.debian.org/debian-security /debian-security ; {mirrors.security.rstrip('/')}/")
+    return "\n".join(lines) + "\n"
+
+
+def ensure_apt_proxy(log, mirrors: Mirrors) -> None:
+    """Start the lab's apt-cacher-ng (installing Debian's package first when missing) unless it answers."""
     if apt_proxy_answers():
         return
     if not shutil.which(APT_PROXY_PACKAGE):
@@ -61,11 +80,16 @@ def ensure_apt_proxy(log) -> None:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "install", "-y", "-q", APT_PROXY_PACKAGE], capture_output=True, env=env,
                        check=False)
-    log(f"starting {APT_PROXY_PACKAGE} on port {APT_PROXY_PORT}")
-    if Path("/run/systemd/system").is_dir():
-        run(["systemctl", "start", APT_PROXY_PACKAGE], check=False, timeout=60)
-    else:
-        run([f"/etc/init.d/{APT_PROXY_PACKAGE}", "start"], check=False, timeout=60)
+    root = cache_root()
+    config = root / "apt-config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "acng.conf").write_text(apt_proxy_config(root, mirrors))
+    (root / "apt-log").mkdir(exist_ok=True)
+    log(f"starting {APT_PROXY_PACKAGE} on port {APT_PROXY_PORT} (cache: {root / 'apt'})")
+    with open(root / "apt-log" / "daemon.log", "ab") as out:
+        # Detached from our session so the cache outlives this command, as a system service would.
+        subprocess.Popen([APT_PROXY_PACKAGE, "-c", str(config), "ForeGround=1"], stdout=out, stderr=out,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if apt_proxy_answers():
@@ -73,5 +97,5 @@ def ensure_apt_proxy(log) -> None:
         time.sleep(0.5)
     raise GymfleetError(
         f"{APT_PROXY_PACKAGE} did not answer on port {APT_PROXY_PORT} within {START_TIMEOUT} s; fix: read "
-        f"/var/log/{APT_PROXY_PACKAGE}/apt-cacher.err"
+        f"{root / 'apt-log'}"
     )

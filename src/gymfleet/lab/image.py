@@ -24,7 +24,7 @@ from pathlib import Path
 from gymfleet.errors import GymfleetError
 from gymfleet.lab.cache import APT_PROXY_PORT
 from gymfleet.lab.run import run
-from gymfleet.lab.sources import deb822_for_image, host_mirrors
+from gymfleet.lab.sources import Mirrors, deb822_for_image, host_mirrors
 
 RELEASE = "bookworm"
 IMAGE_REPO = "gymfleet-lab"
@@ -164,14 +164,19 @@ def recipe_tags(sources: str, archive: str, cas: list[Path]) -> tuple[str, str]:
     return f"{IMAGE_REPO}:bare-{bare.hexdigest()[:12]}", f"{IMAGE_REPO}:{full.hexdigest()[:12]}"
 
 
-def ensure_images(log) -> tuple[str, str]:
-    """Return the tags of up-to-date bare and full lab images, building each only when its recipe changed."""
+def release_mirrors() -> Mirrors:
     mirrors = host_mirrors(RELEASE)
     if mirrors is None:
         raise GymfleetError(
             f"no APT source for Debian {RELEASE} found under /etc/apt; fix: add the mirror you use for "
             f"{RELEASE} to /etc/apt/sources.list.d/ so the lab image can be built from it"
         )
+    return mirrors
+
+
+def ensure_images(log) -> tuple[str, str]:
+    """Return the tags of up-to-date bare and full lab images, building each only when its recipe changed."""
+    mirrors = release_mirrors()
     sources = deb822_for_image(RELEASE, mirrors)
     cas = _ca_files()
     bare_tag, full_tag = recipe_tags(sources, mirrors.archive, cas)
