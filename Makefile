@@ -27,7 +27,8 @@ $(VENV)/.installed: pyproject.toml tools/bootstrap-env
 
 env: $(VENV)/.installed
 
-# Starts (or installs) a Docker engine when none answers, then builds the image if its recipe changed.
+# Starts (or installs) a Docker engine when none answers and the lab's APT cache (apt-cacher-ng), then builds the
+# lab images if their recipes changed.
 image: env
 	gymfleet lab image
 
@@ -44,7 +45,10 @@ status: env
 demo-down: env
 	gymfleet lab down --name $(LAB)
 
-test: lint unit molecule integration
+# Every part (lint, unit, each molecule scenario, integration) side by side in lanes, longest first: see
+# tools/test_lanes.py. LANES=1 runs them one after another.
+test: image host-tools
+	python tools/test_lanes.py
 
 lint: env
 	yamllint --strict .
@@ -68,15 +72,7 @@ unit: env host-tools
 	pytest --numprocesses=auto tests/unit
 
 molecule: image
-	@for scenario in $(SCENARIOS); do \
-	  echo "== molecule scenario $$scenario"; start=$$(date +%s); \
-	  if [ -n "$$(docker ps --all --quiet --filter name=^$$scenario-node)" ] || \
-	     grep -qs 'created: true' $$HOME/.ansible/tmp/molecule.*.$$scenario/state.yml; then \
-	    molecule destroy -s $$scenario || exit 1; \
-	  fi; \
-	  molecule test -s $$scenario || exit 1; \
-	  echo "== molecule scenario $$scenario passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	python tools/test_lanes.py $(addprefix molecule:,$(SCENARIOS))
 
 integration: image
 	pytest --durations=20 tests/integration
