@@ -4,12 +4,7 @@ deploy changes nothing."""
 import re
 import subprocess
 
-from conftest import LAB, ROOT, VENV_BIN, ansible_env, playbook
-
-
-def recap(stdout):
-    return {host: (int(ok), int(changed), int(failed)) for host, ok, changed, failed in re.findall(
-        r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", stdout, re.M)}
+from conftest import LAB, ROOT, VENV_BIN, ansible_env, playbook, recap
 
 
 def test_build_install_and_run_by_fqcn(lab, tmp_path):

@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner_api import cli, deployed  # noqa: F401 - the shared deployed lab
 
-from conftest import LAB, ROOT, VENV_BIN
+from conftest import LAB, ROOT, VENV_BIN, cli
 
 NODE = f"{LAB}-node1"
 

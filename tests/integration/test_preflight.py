@@ -1,10 +1,12 @@
 """Bad inventories fail in preflight with one clear line each, before any host is changed."""
 
 import json
+import re
 
 import pytest
+import yaml
 
-from conftest import LAB, ROOT, ansible_env, playbook
+from conftest import LAB, ROOT, ansible_env, playbook, recap
 
 PREFLIGHT = ROOT / "playbooks" / "preflight.yml"
 
@@ -56,8 +58,14 @@ def test_duplicate_hostnames_and_addresses(lab, tmp_path):
 def test_a_failed_preflight_changes_no_host(lab):
     proc = playbook(ROOT / "playbooks" / "deploy.yml", lab, "-e", json.dumps({"redis_bind_any": "yes"}))
     assert proc.returncode != 0
-    assert "Install redis-server" not in proc.stdout
-    assert "changed=0" in proc.stdout and "changed=1" not in proc.stdout
+    assert "redis_bind_any is 'yes', not a boolean" in " ".join(failure_lines(proc).split()), proc.stdout[-3000:]
+    # None of deploy's own plays (those after the imported preflight) started, and no host counts a change.
+    plays = [play["name"] for play in yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text())
+             if "import_playbook" not in play]
+    assert plays and set(re.findall(r"^PLAY \[(.+)\] \*", proc.stdout, re.M)).isdisjoint(plays), proc.stdout[-3000:]
+    counts = recap(proc.stdout)
+    assert set(counts) == {f"{LAB}-node1", f"{LAB}-node2"}, proc.stdout[-3000:]
+    assert {host: changed for host, (_, changed, _) in counts.items()} == {f"{LAB}-node1": 0, f"{LAB}-node2": 0}
 
 
 def test_a_clean_inventory_passes(lab):

@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from conftest import ROOT, VENV_BIN
+from conftest import ROOT, VENV_BIN, Lines, cli, own_processes
 from gymfleet import Cluster, GymfleetError
 
 SCHEMAS = ROOT / "src" / "gymfleet" / "schemas"
@@ -22,26 +22,6 @@ def validate(document, name):
     registry = Registry().with_resources(
         [(path.name, Resource.from_contents(json.loads(path.read_text()))) for path in SCHEMAS.glob("*.json")])
     Draft202012Validator(json.loads((SCHEMAS / name).read_text()), registry=registry).validate(document)
-
-
-def cli(*args, timeout=900):
-    env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
-    return subprocess.run([str(VENV_BIN / "gymfleet"), *args], capture_output=True, text=True, cwd=ROOT, env=env,
-                          timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def deployed(lab):
-    """The lab with its Redis and Python environments deployed through the API, events and all."""
-    events = []
-    result = Cluster(lab).deploy(on_event=events.append)
-    assert result.ok, [failure.line() for failure in result.failures]
-    kinds = {event["event"] for event in events}
-    assert {"playbook_on_start", "playbook_on_task_start", "runner_on_ok", "playbook_on_stats"} <= kinds
-    assert set(result.hosts) == {"itest-node1", "itest-node2"}
-    assert result.tasks == sum(e["event"] in ("playbook_on_task_start", "playbook_on_handler_task_start")
-                               for e in events)
-    return lab
 
 
 def test_rerun_changes_nothing_and_check_mode_is_reported(deployed):
@@ -137,18 +117,16 @@ def test_ctrl_c_stops_the_run_cleanly(deployed):
     env = os.environ | {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
     proc = subprocess.Popen([str(VENV_BIN / "gymfleet"), "restart", "-i", str(deployed), "--plain"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    seen = ""
-    while time.monotonic() < deadline and "[3/" not in seen:
-        seen += proc.stderr.readline()
-    assert "[3/" in seen, seen
+    out, err = Lines(proc.stdout), Lines(proc.stderr)
+    err.until(lambda line: "[3/" in line, timeout=120)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    out, err = out.text(), err.text()
     assert proc.returncode == 99, (out, err)
     assert "restart: INTERRUPTED" in out and "run the same command again to finish" in out
     assert "Traceback" not in err + out
-    left = subprocess.run(["pgrep", "-f", "gymfleet-run-"], capture_output=True, text=True).stdout
-    assert left == "", f"ansible-playbook left running: {left}"
+    left = own_processes("gymfleet-run-")
+    assert left == [], f"ansible-playbook left running: {left}"
     # Nothing is lost: the same command again finishes the job.
     assert Cluster(deployed).restart().ok
 
@@ -246,21 +224,20 @@ def test_logs_follow_prints_new_lines_until_ctrl_c(deployed):
     proc = subprocess.Popen([str(VENV_BIN / "gymfleet"), "logs", "redis", "-i", str(deployed), "--host", "itest-node1",
                              "-n", "5", "--follow"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    lines, errors = Lines(proc.stdout), Lines(proc.stderr)
     try:
-        first = proc.stdout.readline()
+        first = lines.until(lambda line: True, timeout=60)
         assert "itest-node1 redis-server@6379.service:" in first, first
         restarted = time.time()
         subprocess.run(["docker", "exec", "itest-node1", "systemctl", "restart", "redis-server@6379"], check=True)
-        deadline, later = time.monotonic() + 60, []
-        while time.monotonic() < deadline and not any("Stopping" in line for line in later):
-            later.append(proc.stdout.readline())
-        stopping = next(line for line in later if "Stopping" in line)
+        stopping = lines.until(lambda line: "Stopping" in line, timeout=60)
         assert "itest-node1 redis-server@6379.service:" in stopping
         stamp = datetime.strptime(" ".join(stopping.split()[:2]), "%Y-%m-%d %H:%M:%S.%f").timestamp()
         assert stamp >= restarted - 1, "a line of the restart, printed while following"
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+    err = errors.text()
     assert proc.returncode == 0, err[-2000:]
     assert "Traceback" not in err
 
