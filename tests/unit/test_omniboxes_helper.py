@@ -159,7 +159,10 @@ def test_keeps_trying_while_the_master_redis_is_down(helper_path, node):
     said = []
 
     def retried_twice():
-        said.append(registrar.stdout.read() or "")
+        try:
+            said.append(os.read(registrar.stdout.fileno(), 65536).decode())
+        except BlockingIOError:
+            pass  # nothing new yet
         return "".join(said).count("retrying") >= 2
 
     try:
@@ -268,12 +271,13 @@ def consecutive_servers(count):
 @pytest.fixture
 def fake_systemctl(tmp_path):
     """TEST DOUBLE of systemctl: `list-units ...` prints the lines of the file it returns, as systemctl prints
-    `list-units --all --plain --no-legend` (UNIT LOAD ACTIVE SUB DESCRIPTION)."""
+    `list-units --all --plain --no-legend` (UNIT LOAD ACTIVE SUB DESCRIPTION), and adds a line to `calls` beside
+    it: the keeper asks once a poll, so a test can wait for polls instead of sleeping."""
     units = tmp_path / "units"
     units.write_text("")
     (tmp_path / "bin").mkdir()
     program = tmp_path / "bin" / "systemctl"
-    program.write_text(f"#!/bin/sh\n[ \"$1\" = list-units ] && cat {units}\n")
+    program.write_text(f"#!/bin/sh\necho \"$1\" >> {tmp_path / 'calls'}\n[ \"$1\" = list-units ] && cat {units}\n")
     program.chmod(0o755)
     return units
 
@@ -305,14 +309,20 @@ def test_keep_pool_adds_free_ready_instances_back_when_the_pool_redis_restarts(h
         with RespClient(port=redis_port) as client:
             return sorted(int(member) for member in client.command("SMEMBERS", "available"))
 
+    calls = fake_systemctl.parent / "calls"
+
+    def two_more_polls():
+        before = len(calls.read_text().splitlines()) if calls.exists() else 0
+        assert wait_for(lambda: calls.exists() and len(calls.read_text().splitlines()) >= before + 2, timeout=30)
+
     try:
-        time.sleep(1)
+        two_more_polls()
         assert available() == [ports[0]], "a living pool is upstream's: the keeper leaves it as it is"
         pool_redis.kill()  # kill -9: the pool, kept in memory only, is gone
         pool_redis.wait()
         pool_redis = start_pool_redis(redis_port)
-        assert wait_for(lambda: available() == ports[:2], timeout=3), "free and ready servers were not added back"
-        time.sleep(0.5)
+        assert wait_for(lambda: available() == ports[:2], timeout=30), "free and ready servers were not added back"
+        two_more_polls()
         assert available() == ports[:2], "the leased and the starting servers stay out"
     finally:
         keeper.terminate()
