@@ -1,6 +1,7 @@
 """gymfleet's OmniBoxes helper (roles/omniboxes/files/omniboxes_helper.py): the registrar against a real
 redis-server on loopback and a stand-in node server that answers /info like upstream's; wait-port."""
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -159,10 +160,8 @@ def test_keeps_trying_while_the_master_redis_is_down(helper_path, node):
     said = []
 
     def retried_twice():
-        try:
+        with contextlib.suppress(BlockingIOError):  # nothing new yet
             said.append(os.read(registrar.stdout.fileno(), 65536).decode())
-        except BlockingIOError:
-            pass  # nothing new yet
         return "".join(said).count("retrying") >= 2
 
     try:
