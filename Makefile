@@ -32,9 +32,10 @@ env: $(VENV)/.installed
 image: env
 	gymfleet lab image
 
-# OMNIBOXES=/path/to/webgym deploys the real OmniBoxes instead of the test double.
+# OMNIBOXES=/path/to/webgym deploys the real OmniBoxes instead of the test double; BARE=1 starts from the bare
+# lab image (the Debian packages installed by the deploy, as on a fresh machine).
 demo: image
-	gymfleet lab up --name $(LAB) --nodes $(NODES) --exist-ok
+	gymfleet lab up --name $(LAB) --nodes $(NODES) --exist-ok $(if $(BARE),--bare)
 	gymfleet lab stack --name $(LAB) $(if $(OMNIBOXES),--omniboxes $(OMNIBOXES))
 	gymfleet deploy -i inventories/lab/$(LAB)
 	$(MAKE) --no-print-directory status

@@ -68,7 +68,8 @@ class Lab:
 
     def up(self) -> None:
         run([str(BIN / "gymfleet"), "lab", "down", "--name", self.name], check=False)
-        run([str(BIN / "gymfleet"), "lab", "up", "--name", self.name, "--nodes", str(self.nodes)])
+        # The bare image: a cold deploy installs its Debian packages as on a fresh machine.
+        run([str(BIN / "gymfleet"), "lab", "up", "--bare", "--name", self.name, "--nodes", str(self.nodes)])
         if self.stack:
             run([str(BIN / "gymfleet"), "lab", "stack", "--name", self.name])
 

@@ -160,7 +160,8 @@ def main() -> int:
     args = parser.parse_args()
     if not args.reuse:
         sh([str(BIN / "gymfleet"), "lab", "down", "--name", LAB], check=False)
-        sh([str(BIN / "gymfleet"), "lab", "up", "--name", LAB, "--nodes", str(args.nodes)])
+        # The bare image: the first deploy installs chromium as on a fresh machine.
+        sh([str(BIN / "gymfleet"), "lab", "up", "--bare", "--name", LAB, "--nodes", str(args.nodes)])
     try:
         with tempfile.TemporaryDirectory() as tmp:
             lab = ROOT / "inventories" / "lab" / LAB

@@ -53,7 +53,7 @@ def main() -> int:
     args = parser.parse_args()
     gymfleet = [str(BIN / "gymfleet"), "lab"]
     subprocess.run([*gymfleet, "down", "--name", LAB], capture_output=True, cwd=ROOT)
-    subprocess.run([*gymfleet, "up", "--name", LAB, "--nodes", str(args.nodes)], check=True, cwd=ROOT,
+    subprocess.run([*gymfleet, "up", "--bare", "--name", LAB, "--nodes", str(args.nodes)], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     try:
         with tempfile.TemporaryDirectory() as tmp:
