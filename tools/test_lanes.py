@@ -26,17 +26,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / ".cache" / "test-durations.json"
 LOGS = ROOT / ".cache" / "test-logs"
-# Seconds each part took on this kind of machine (2 cores) when no run here has recorded it yet; only the order
-# they give matters.
+# Seconds each part took one after another on this kind of machine (2 cores) at 9d1f49d, the order when no run
+# here has recorded its own yet (integration: see the README's test section).
 ESTIMATES = {
-    "integration": 900, "molecule:omniboxes": 600, "molecule:geomx": 480, "molecule:ray": 420,
-    "molecule:openenv": 360, "molecule:slurm": 300, "molecule:tailscale": 240, "molecule:preflight": 120,
-    "molecule:firewall": 90, "molecule:python_env": 90, "molecule:redis": 90, "unit": 90,
-    "molecule:cluster_address": 45, "lint": 45,
+    "integration": 1000, "molecule:omniboxes": 453, "molecule:geomx": 308, "molecule:ray": 284,
+    "molecule:slurm": 213, "molecule:openenv": 192, "molecule:tailscale": 160, "unit": 75,
+    "molecule:firewall": 71, "molecule:python_env": 63, "molecule:redis": 48, "lint": 45,
+    "molecule:preflight": 36, "molecule:cluster_address": 28,
 }
-# Three lanes on two cores: measured idle share of one lane was (see README's test section) high enough that a
-# third part still finds the CPU free most of the time.
-DEFAULT_LANES = 3
+# Two lanes on two cores: one lane alone leaves the CPU idle in bursts only (downloads, health periods, boots),
+# so a third part would mostly slow the two running (README's test section has the figures).
+DEFAULT_LANES = 2
+# Issue 37's target for `make test` on a warm machine (a figure to read, not a check).
+TARGET_WALL = 1800
 
 
 def scenarios() -> list[str]:
@@ -141,13 +143,17 @@ def main() -> int:
     wall = time.monotonic() - lanes.started
     record.update({part.name: round(part.seconds) for part in done if part.passed})
     RECORD.write_text(json.dumps(dict(sorted(record.items())), indent=1) + "\n")
+    idle = (idle1 - idle0) / max(total1 - total0, 1)
+    (LOGS / "summary.json").write_text(json.dumps({
+        "lanes": args.lanes, "wall": round(wall), "idle_share": round(idle, 3),
+        "parts": {part.name: {"seconds": round(part.seconds), "passed": part.passed} for part in done}}, indent=1))
 
     print(f"\n{'part':<28} {'seconds':>8}  result")
     for part in sorted(done, key=lambda p: -p.seconds):
         print(f"{part.name:<28} {part.seconds:>8.0f}  {'passed' if part.passed else 'FAILED'}")
     print(f"{'wall time, ' + str(args.lanes) + ' lanes':<28} {wall:>8.0f}  (parts summed: "
           f"{sum(p.seconds for p in done):.0f} s)")
-    print(f"CPU idle share over the run: {(idle1 - idle0) / max(total1 - total0, 1):.0%}")
+    print(f"CPU idle share over the run: {idle:.0%}; target for the wall time: {TARGET_WALL} s")
     failed = sum(not part.passed for part in done)
     print(f"parts: {len(done) - failed} passed, {failed} failed")
     return 1 if failed else 0
