@@ -118,3 +118,46 @@ def test_an_inotify_limit_that_cannot_be_raised_is_refused_with_the_fix():
     with pytest.raises(GymfleetError, match=r"^fs.inotify.max_user_instances is 128, and 32 lab hosts running systemd "
                                             r"need about \d+ .*; fix: sudo sysctl fs.inotify.max_user_instances=\d+$"):
         hosts.ensure_inotify_instances(32, print, ReadOnlyLimit())
+
+
+def test_a_subnet_taken_in_between_is_retried(monkeypatch):
+    """Two labs created side by side may pick the same free /24: Docker refuses the later, which takes the next."""
+    calls = []
+
+    def docker(argv, check=True, **_):
+        calls.append(argv)
+        refused = len(calls) == 1
+        return subprocess.CompletedProcess(argv, int(refused), "",
+                                           "Pool overlaps with other one on this address space" if refused else "")
+
+    monkeypatch.setattr(hosts, "run", docker)
+    monkeypatch.setattr(hosts, "_free_subnet", lambda: "172.30.9.0/24")
+    monkeypatch.setattr(hosts.time, "sleep", lambda seconds: None)
+    hosts._create_network("twin", "gymfleet-twin")
+    assert len(calls) == 2 and calls[1][:3] == ["docker", "network", "create"]
+    calls.clear()
+    monkeypatch.setattr(hosts, "run", lambda argv, check=True, **_: subprocess.CompletedProcess(argv, 1, "", "denied"))
+    with pytest.raises(GymfleetError, match="creating Docker network 'gymfleet-twin' failed: denied"):
+        hosts._create_network("twin", "gymfleet-twin")
+
+
+def test_the_package_caches_are_mounted_and_apt_fetches_from_the_hosts_mirrors(tmp_path):
+    from gymfleet.lab import cache
+
+    options = cache.mount_options(tmp_path)
+    assert options == ["-v", f"{tmp_path / 'pip'}:/root/.cache/pip", "-v", f"{tmp_path / 'uv'}:/root/.cache/uv"]
+    assert (tmp_path / "pip").is_dir() and (tmp_path / "uv").is_dir()
+    config = cache.apt_proxy_config(tmp_path, Mirrors("http://m/debian", "http://m/debian-security/"))
+    assert f"CacheDir: {tmp_path / 'apt'}" in config and f"Port: {cache.APT_PROXY_PORT}" in config
+    assert "Remap-debrep: file:deb_mirror*.gz /debian ; http://m/debian/\n" in config
+    assert config.rstrip().endswith("/debian-security ; http://m/debian-security/")
+
+
+def test_the_full_images_tag_follows_the_bare_ones(tmp_path):
+    from gymfleet.lab import image
+
+    bare, full = image.recipe_tags("Types: deb\n", "http://m/debian", [])
+    assert bare.startswith("gymfleet-lab:bare-") and full.startswith("gymfleet-lab:") and bare != full
+    other_bare, other_full = image.recipe_tags("Types: deb\n", "http://other/debian", [])
+    assert other_bare != bare and other_full != full, "a new bare image is a new base for the full one"
+    assert image.recipe_tags("Types: deb\n", "http://m/debian", []) == (bare, full)

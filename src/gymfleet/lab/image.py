@@ -88,7 +88,7 @@ CMD ["/sbin/init"]
 
 FULL_DOCKERFILE = """\
 FROM {bare}
-RUN DEBIAN_FRONTEND=noninteractive apt-get install -y -q {preloaded} && \\
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q {preloaded} && \\
     systemctl disable {services_off} && \\
     python3 -m pip install --quiet --break-system-packages uv=={uv_version} && \\
     install -d /etc/uv && printf 'native-tls = true\\nlink-mode = "copy"\\n' > /etc/uv/uv.toml
