@@ -3,9 +3,10 @@
 
 Each part is independent (every molecule scenario and the integration suite is a lab of its own, on a network of
 its own), so while one part waits on a lab host (a boot, a download, a service's health period) another uses the
-CPU. Parts start longest first, by the durations the last run on this machine recorded (.cache/test-durations.json),
-else by ESTIMATES. Each part's output goes to .cache/test-logs/<part>.log; a failed part's tail is printed.
-At the end: each part's time, the wall time, the share of CPU time that was idle, and one closing line.
+CPU. Parts start longest first, by the durations the last run on this machine recorded
+(~/.cache/gymfleet/test-durations.json), else by ESTIMATES. Each part's output goes to .cache/test-logs/<part>.log;
+a failed part's tail is printed. At the end: each part's time, the wall time, the share of CPU time that was
+idle, and one closing line.
 
 Usage: python tools/test_lanes.py [--lanes N] [PART ...]   (PART: lint, unit, integration, molecule:<scenario>)
 """
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / ".cache" / "test-durations.json"
+# Beside the lab's caches, so a fresh clone on the same machine (CI's) orders its parts by the last run here.
+RECORD = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gymfleet" / "test-durations.json"
 LOGS = ROOT / ".cache" / "test-logs"
 # Seconds each part took one after another on this kind of machine (2 cores) at 9d1f49d, the order when no run
 # here has recorded its own yet (integration: see the README's test section).
@@ -142,6 +144,7 @@ def main() -> int:
     idle1, total1 = cpu_times()
     wall = time.monotonic() - lanes.started
     record.update({part.name: round(part.seconds) for part in done if part.passed})
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
     RECORD.write_text(json.dumps(dict(sorted(record.items())), indent=1) + "\n")
     idle = (idle1 - idle0) / max(total1 - total0, 1)
     (LOGS / "summary.json").write_text(json.dumps({

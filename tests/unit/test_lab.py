@@ -1,5 +1,6 @@
 """The lab's pure parts: APT source parsing, the inventory it writes, CLI argument errors."""
 
+import ipaddress
 import subprocess
 import sys
 
@@ -131,10 +132,11 @@ def test_a_subnet_taken_in_between_is_retried(monkeypatch):
                                            "Pool overlaps with other one on this address space" if refused else "")
 
     monkeypatch.setattr(hosts, "run", docker)
-    monkeypatch.setattr(hosts, "_free_subnet", lambda: "172.30.9.0/24")
+    monkeypatch.setattr(hosts, "_free_subnet", lambda: ipaddress.ip_network("172.30.9.0/24"))
     monkeypatch.setattr(hosts.time, "sleep", lambda seconds: None)
     hosts._create_network("twin", "gymfleet-twin")
     assert len(calls) == 2 and calls[1][:3] == ["docker", "network", "create"]
+    assert calls[1][3:7] == ["--subnet", "172.30.9.0/24", "--gateway", "172.30.9.1"]
     calls.clear()
     monkeypatch.setattr(hosts, "run", lambda argv, check=True, **_: subprocess.CompletedProcess(argv, 1, "", "denied"))
     with pytest.raises(GymfleetError, match="creating Docker network 'gymfleet-twin' failed: denied"):

@@ -210,8 +210,10 @@ def ensure_inotify_instances(hosts: int, log, limit_file: Path = INOTIFY_LIMIT) 
 def _create_network(lab: str, net: str) -> None:
     """The lab's network on a free /24; labs created side by side may pick the same one, and the later retries."""
     for attempt in range(NETWORK_ATTEMPTS):
-        created = run(["docker", "network", "create", "--subnet", str(_free_subnet()), "--label", f"{LABEL}={lab}",
-                       net], check=False)
+        subnet = _free_subnet()
+        # The gateway (this machine, as the hosts see it) written out, so `docker network inspect` names it.
+        created = run(["docker", "network", "create", "--subnet", str(subnet), "--gateway", str(next(subnet.hosts())),
+                       "--label", f"{LABEL}={lab}", net], check=False)
         if created.returncode == 0:
             return
         if "overlap" not in created.stderr or attempt == NETWORK_ATTEMPTS - 1:
