@@ -28,13 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # Beside the lab's caches, so a fresh clone on the same machine (CI's) orders its parts by the last run here.
 RECORD = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gymfleet" / "test-durations.json"
 LOGS = ROOT / ".cache" / "test-logs"
-# Seconds each part took one after another on this kind of machine (2 cores) at 9d1f49d, the order when no run
-# here has recorded its own yet (integration: see the README's test section).
+# Seconds each part took in two lanes on this kind of machine (2 cores, a first run: caches cold), the order when
+# no run here has recorded its own yet.
 ESTIMATES = {
-    "integration": 1000, "molecule:omniboxes": 453, "molecule:geomx": 308, "molecule:ray": 284,
-    "molecule:slurm": 213, "molecule:openenv": 192, "molecule:tailscale": 160, "unit": 75,
-    "molecule:firewall": 71, "molecule:python_env": 63, "molecule:redis": 48, "lint": 45,
-    "molecule:preflight": 36, "molecule:cluster_address": 28,
+    "integration": 499, "molecule:omniboxes": 439, "molecule:ray": 412, "molecule:geomx": 387,
+    "molecule:slurm": 231, "molecule:tailscale": 227, "molecule:openenv": 172, "unit": 98,
+    "molecule:python_env": 69, "lint": 56, "molecule:firewall": 55, "molecule:redis": 50,
+    "molecule:preflight": 30, "molecule:cluster_address": 17,
 }
 # Two lanes on two cores: one lane alone leaves the CPU idle in bursts only (downloads, health periods, boots),
 # so a third part would mostly slow the two running (README's test section has the figures).
