@@ -14,6 +14,19 @@ sys.path.insert(0, str(ROOT / "collections"))
 sys.path.insert(0, str(ROOT / "src"))
 
 
+def _load_collections_as_ansible_does() -> None:
+    """Ansible's collection finder, set up now as ansible-playbook sets it up at start. A test that reads an inventory
+    in-process (gymfleet.runner) sets it up otherwise, halfway through a worker: it drops the collection's modules
+    that plain imports had loaded, and imports after that fail ("collection metadata was not loaded"). Which tests
+    an xdist worker had run before made that a flake; set up first, the finder loads the collection for all."""
+    from ansible.plugins.loader import init_plugin_loader
+
+    init_plugin_loader([str(ROOT / "collections")])
+
+
+_load_collections_as_ansible_does()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
