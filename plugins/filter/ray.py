@@ -145,9 +145,33 @@ def ray_host_problems(settings: dict) -> list[str]:
     return problems
 
 
+def ray_cluster_problems(entries: list[dict], heads: list[str], head_group: str, worker_group: str) -> list[str]:
+    """What is wrong across one Ray cluster's nodes, each with its fix: one head, one Ray install, one auth mode and
+    one token. entries: each node's host, pin, auth_mode and token_digest (a digest: no token reaches a message)."""
+    problems = []
+    if len(heads) > 1:
+        problems.append(f"group {head_group} has {len(heads)} hosts ({', '.join(heads)}); fix: put exactly one host, "
+                        "the head, in it")
+    if not heads:
+        problems.append(f"group {worker_group} has hosts but {head_group} is empty; fix: put one host, the head, in "
+                        f"{head_group}")
+    if len({entry["pin"] for entry in entries}) > 1:
+        problems += ["the nodes pin different Ray installs, and Ray needs one version on every node; fix: set "
+                     "ray_version and ray_extras once (group_vars) for all of them",
+                     text_table(entries, ["host", "pin"])]
+    if len({entry["auth_mode"] for entry in entries}) > 1:
+        modes = ", ".join(f"{entry['host']}={entry['auth_mode']}" for entry in entries)
+        problems.append(f"the nodes have different ray_auth_mode ({modes}); fix: set it once for all of them")
+    if len({entry["token_digest"] for entry in entries}) > 1:
+        problems.append("the nodes have different ray_auth_token values (one cluster has one token); fix: set "
+                        "ray_auth_token once (group_vars, from a vault) or leave it empty everywhere")
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
+            "ray_cluster_problems": ray_cluster_problems,
             "ray_start_argv": ray_start_argv,
             "ray_port_claims": ray_port_claims,
             "ray_version_mismatch": ray_version_mismatch,

@@ -3,6 +3,7 @@
 import pytest
 from ansible_collections.gymfleet.cluster.plugins.filter.ports import port_conflicts
 from ansible_collections.gymfleet.cluster.plugins.filter.ray import (
+    ray_cluster_problems,
     ray_port_claims,
     ray_reported_versions,
     ray_start_argv,
@@ -146,3 +147,31 @@ def test_ray_host_problems_a_good_head_and_each_mistake():
     assert ray_host_problems({**RAY_HOST, "is_head": False, "dashboard_host": "localhost"}) == []
     # An INI inventory's ports are text; "9999" is below "10000" as a number, though not as text.
     assert ray_host_problems({**RAY_HOST, "min_worker_port": "9999", "max_worker_port": "10000"}) == []
+
+
+def _entry(host, pin="ray[default]==2.60.0", auth_mode="token", token_digest="d1"):
+    return {"host": host, "head": host == "n1", "pin": pin, "auth_mode": auth_mode, "token_digest": token_digest}
+
+
+def test_a_sound_cluster_has_no_problem():
+    assert ray_cluster_problems([_entry("n1"), _entry("n2")], ["n1"], "ray_head", "ray_worker") == []
+
+
+def test_one_head_and_the_same_install_auth_and_token_everywhere():
+    entries = [_entry("n1"), _entry("n2", pin="ray==2.59.0", auth_mode="none", token_digest="")]
+    problems = ray_cluster_problems(entries, ["n1", "n3"], "ray_head", "ray_worker")
+    assert problems == [
+        "group ray_head has 2 hosts (n1, n3); fix: put exactly one host, the head, in it",
+        "the nodes pin different Ray installs, and Ray needs one version on every node; fix: set ray_version and "
+        "ray_extras once (group_vars) for all of them",
+        "HOST  PIN\nn1    ray[default]==2.60.0\nn2    ray==2.59.0",
+        "the nodes have different ray_auth_mode (n1=token, n2=none); fix: set it once for all of them",
+        "the nodes have different ray_auth_token values (one cluster has one token); fix: set ray_auth_token once "
+        "(group_vars, from a vault) or leave it empty everywhere",
+    ]
+    assert not any("d1" in problem for problem in problems), "a token's digest never reaches a message"
+
+
+def test_workers_without_a_head():
+    assert ray_cluster_problems([_entry("n2")], [], "heads", "workers") == [
+        "group workers has hosts but heads is empty; fix: put one host, the head, in heads"]
