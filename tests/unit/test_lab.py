@@ -163,3 +163,13 @@ def test_the_full_images_tag_follows_the_bare_ones(tmp_path):
     other_bare, other_full = image.recipe_tags("Types: deb\n", "http://other/debian", [])
     assert other_bare != bare and other_full != full, "a new bare image is a new base for the full one"
     assert image.recipe_tags("Types: deb\n", "http://m/debian", []) == (bare, full)
+
+
+def test_a_daemon_that_never_answers_names_its_log(tmp_path):
+    from gymfleet.lab.run import start_daemon
+
+    log = tmp_path / "logs" / "daemon.log"
+    start_daemon(["sh", "-c", "echo started"], log, lambda: True, 5, "the double")
+    with pytest.raises(GymfleetError, match=f"the double did not answer within 1 s; fix: read {log}"):
+        start_daemon(["sh", "-c", "echo again"], log, lambda: False, 1, "the double")
+    assert log.read_text().splitlines() == ["started", "again"]

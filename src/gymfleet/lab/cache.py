@@ -14,10 +14,10 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from gymfleet.errors import GymfleetError
+from gymfleet.lab.run import start_daemon
 from gymfleet.lab.sources import Mirrors
 
 # Not apt-cacher-ng's usual 3142, where a Debian service of the machine's own may answer with other mirrors.
@@ -84,18 +84,6 @@ def ensure_apt_proxy(log, mirrors: Mirrors) -> None:
     config = root / "apt-config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "acng.conf").write_text(apt_proxy_config(root, mirrors))
-    (root / "apt-log").mkdir(exist_ok=True)
     log(f"starting {APT_PROXY_PACKAGE} on port {APT_PROXY_PORT} (cache: {root / 'apt'})")
-    with open(root / "apt-log" / "daemon.log", "ab") as out:
-        # Detached from our session so the cache outlives this command, as a system service would.
-        subprocess.Popen([APT_PROXY_PACKAGE, "-c", str(config), "ForeGround=1"], stdout=out, stderr=out,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if apt_proxy_answers():
-            return
-        time.sleep(0.5)
-    raise GymfleetError(
-        f"{APT_PROXY_PACKAGE} did not answer on port {APT_PROXY_PORT} within {START_TIMEOUT} s; fix: read "
-        f"{root / 'apt-log'}"
-    )
+    start_daemon([APT_PROXY_PACKAGE, "-c", str(config), "ForeGround=1"], root / "apt-log" / "daemon.log",
+                 apt_proxy_answers, START_TIMEOUT, APT_PROXY_PACKAGE)

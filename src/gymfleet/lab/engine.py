@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from gymfleet.errors import GymfleetError
-from gymfleet.lab.run import run
+from gymfleet.lab.run import run, start_daemon
 
 ENGINE_START_TIMEOUT = 90
 
@@ -56,15 +55,4 @@ def ensure_engine(log, state_dir: Path) -> None:
     if _systemd_is_pid1():
         run(["systemctl", "start", "docker"], check=False, timeout=120)
     if not engine_answers():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        with open(state_dir / "dockerd.log", "ab") as out:
-            # Detached from our session so the engine outlives this command, as a system service would.
-            subprocess.Popen(["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + ENGINE_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if engine_answers():
-            return
-        time.sleep(1)
-    raise GymfleetError(
-        f"dockerd did not answer within {ENGINE_START_TIMEOUT} s; fix: read {state_dir / 'dockerd.log'}"
-    )
+        start_daemon(["dockerd"], state_dir / "dockerd.log", engine_answers, ENGINE_START_TIMEOUT, "dockerd")

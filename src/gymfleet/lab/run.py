@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from gymfleet.errors import GymfleetError
 
@@ -29,3 +31,18 @@ def run(
         last = detail[-1] if detail else f"exit status {proc.returncode}"
         raise GymfleetError(f"`{' '.join(argv[:3])}` failed: {last}")
     return proc
+
+
+def start_daemon(argv: Sequence[str], log_file: Path, answers: Callable[[], bool], timeout: float,
+                 what: str) -> None:
+    """Start argv detached from our session (it outlives this command, as a system service would), its output
+    appended to log_file, and return once answers() is true; GymfleetError naming the log after timeout s."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
+        subprocess.Popen(list(argv), stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answers():
+            return
+        time.sleep(0.5)
+    raise GymfleetError(f"{what} did not answer within {timeout:.0f} s; fix: read {log_file}")
