@@ -90,39 +90,73 @@ def _sources(sources: list) -> list[str]:
     return allowed
 
 
-def firewall_rules(ports: list, sources: list, action: str = "DROP", interface: str = "") -> list[str]:
+# Always let through, whoever sends it: replies to this host's own connections, ICMP (ping, path MTU) and a
+# DHCP server's answers, which conntrack does not see as replies when they are broadcast.
+ALWAYS_LET_THROUGH = ("-m conntrack --ctstate RELATED,ESTABLISHED", "-p icmp", "-p udp --sport 67 --dport 68")
+
+
+def _refuse(action: str) -> list[str]:
+    if action == "REJECT":
+        return ["-p tcp -j REJECT --reject-with tcp-reset", "-j REJECT --reject-with icmp-port-unreachable"]
+    return [f"-j {action}"]
+
+
+def _open_to_all(public_ports: list | None, ssh_ports: list | None) -> list[dict]:
+    return list(public_ports or []) + [{"ports": int(port)} for port in ssh_ports or []]
+
+
+def firewall_rules(ports: list, sources: list, action: str = "DROP", interface: str = "",
+                   public_ports: list | None = None, refuse_others: bool = False, ssh_ports: list | None = None,
+                   trusted_interfaces: list | None = None) -> list[str]:
     """Rules that let sources and loopback reach ports and apply action to everyone else.
 
     interface: when set, sources are let in only through it (such as tailscale0).
+    refuse_others: after the protected ports, every other packet from anyone who is not a source is refused too,
+    except on trusted_interfaces (loopback, this host's container bridges), replies, ICMP, DHCP answers, the SSH
+    ports and public_ports (open to everyone): no port that upstream software opens on its own answers a stranger.
+    Allowed traffic on the other ports goes back to INPUT (RETURN), so the administrator's own rules still apply.
 
-    ports: dicts with `ports` (a port or [first, last]) and optional `proto` (tcp, the default, or udp).
-    sources: IPv4 addresses or networks. Duplicates in either are merged.
+    ports, public_ports: dicts with `ports` (a port or [first, last]) and optional `proto` (tcp, the default, or
+    udp). sources: IPv4 addresses or networks. Duplicates in either are merged.
     """
     if action not in ("DROP", "REJECT"):
         raise ValueError(f"action must be DROP or REJECT, not {action!r}")
     allowed = _sources(sources)
     via = f"-i {interface} " if interface else ""
-    rules = []
+    open_to_all = _open_to_all(public_ports, ssh_ports)
+    rules = [f"{match} -j RETURN" for _, match in _matches(public_ports or [])]
     for proto, match in _matches(ports):
         rules.append(f"-i lo {match} -j ACCEPT")
         rules += [f"{via}-s {source} {match} -j ACCEPT" for source in allowed]
         reject = " --reject-with tcp-reset" if action == "REJECT" and proto == "tcp" else ""
         rules.append(f"{match} -j {action}{reject}")
+    if refuse_others:
+        rules += [f"-i {name} -j RETURN" for name in dict.fromkeys(["lo", *(trusted_interfaces or [])])]
+        rules += [f"{match} -j RETURN" for match in ALWAYS_LET_THROUGH]
+        rules += [f"{match} -j RETURN" for _, match in _matches(open_to_all)]
+        rules += [f"{via}-s {source} -j RETURN" for source in allowed]
+        rules += _refuse(action)
     return rules
 
 
-def tailnet_guard_rules(ports: list, sources: list) -> list[str]:
+def tailnet_guard_rules(ports: list, sources: list, public_ports: list | None = None, refuse_others: bool = False,
+                        ssh_ports: list | None = None) -> list[str]:
     """Rules for the mangle table's check of packets from the tailnet interface (the jump matches the
     interface): sources go on (RETURN, so the filter table and the administrator's later mangle rules still
-    see them), anyone else is dropped on the protected ports. Tailscale's ts-input, first in the filter
-    table's INPUT, accepts everything from tailscale0 before any other filter rule can refuse it; mangle
-    INPUT runs before filter INPUT and Tailscale does not touch it. REJECT exists only in the filter table,
-    hence DROP whatever firewall_action says."""
+    see them), anyone else is dropped on the protected ports, and with refuse_others on every port but the
+    public and SSH ones. Tailscale's ts-input, first in the filter table's INPUT, accepts everything from
+    tailscale0 before any other filter rule can refuse it; mangle INPUT runs before filter INPUT and Tailscale
+    does not touch it. REJECT exists only in the filter table, hence DROP whatever firewall_action says."""
     allowed = _sources(sources)
-    rules = []
+    rules = [f"{match} -j RETURN" for _, match in _matches(public_ports or [])]
     for _, match in _matches(ports):
         rules += [f"-s {source} {match} -j RETURN" for source in allowed]
         rules.append(f"{match} -j DROP")
+    if refuse_others:
+        rules += [f"{match} -j RETURN" for match in ALWAYS_LET_THROUGH]
+        rules += [f"{match} -j RETURN" for _, match in _matches(_open_to_all(public_ports, ssh_ports))]
+        rules += [f"-s {source} -j RETURN" for source in allowed]
+        rules.append("-j DROP")
     return rules
 
 

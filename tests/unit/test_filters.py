@@ -346,3 +346,44 @@ def test_omniboxes_browser_plan_names_each_workers_browser():
            "host b: Playwright's own Chromium (playwright install --with-deps chromium)"]
     # The master's own checks do not apply to a node that is master and worker at once.
     assert omniboxes_host_problems({**OMNIBOXES_HOST, "is_master": True, "advertise_ip": ""}) == []
+
+
+def test_firewall_rules_refusing_others_keep_members_replies_ssh_and_public_ports():
+    rules = firewall_rules([{"ports": 6379}], ["10.0.0.1"], "DROP", public_ports=[{"ports": 10000}],
+                           refuse_others=True, ssh_ports=[22, 2222], trusted_interfaces=["docker0", "br-+"])
+    assert rules == [
+        # Public first: a claimed port declared public too is open to everyone.
+        "-p tcp -m multiport --dports 10000 -j RETURN",
+        "-i lo -p tcp -m multiport --dports 6379 -j ACCEPT",
+        "-s 10.0.0.1/32 -p tcp -m multiport --dports 6379 -j ACCEPT",
+        "-p tcp -m multiport --dports 6379 -j DROP",
+        "-i lo -j RETURN", "-i docker0 -j RETURN", "-i br-+ -j RETURN",
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN", "-p icmp -j RETURN",
+        "-p udp --sport 67 --dport 68 -j RETURN",
+        "-p tcp -m multiport --dports 22,2222,10000 -j RETURN",
+        "-s 10.0.0.1/32 -j RETURN",
+        "-j DROP",
+    ]
+    # Nothing else is let in for good: the administrator's INPUT rules still see members' other traffic.
+    assert [rule for rule in rules if rule.endswith("ACCEPT")] == rules[1:3]
+
+
+def test_firewall_rules_refusing_others_reject_tcp_with_a_reset_and_the_rest_with_icmp():
+    rules = firewall_rules([], [], "REJECT", "tailscale0", refuse_others=True)
+    assert rules[-2:] == ["-p tcp -j REJECT --reject-with tcp-reset", "-j REJECT --reject-with icmp-port-unreachable"]
+    assert firewall_rules([], [], "DROP") == []
+
+
+def test_tailnet_guard_rules_refusing_others_drop_every_other_port_from_strangers():
+    rules = tailnet_guard_rules([{"ports": 6379}], ["100.64.0.7"], refuse_others=True, ssh_ports=[22])
+    assert rules[-4:] == ["-p udp --sport 67 --dport 68 -j RETURN", "-p tcp -m multiport --dports 22 -j RETURN",
+                          "-s 100.64.0.7/32 -j RETURN", "-j DROP"]
+    assert not [rule for rule in rules if "ACCEPT" in rule or "-i " in rule]
+
+
+def test_refusal_rules_survive_iptables_save_normalization():
+    from ansible_collections.gymfleet.cluster.plugins.module_utils.iptables import normalize_rule
+    saved = ["-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN", "-p udp -m udp --sport 67 --dport 68 -j RETURN",
+             "-j REJECT --reject-with icmp-port-unreachable"]
+    ours = firewall_rules([], [], "REJECT", refuse_others=True)
+    assert {normalize_rule(rule) for rule in saved} <= {normalize_rule(rule) for rule in ours}
