@@ -160,14 +160,18 @@ def tailnet_guard_rules(ports: list, sources: list, public_ports: list | None = 
     return rules
 
 
-def firewall_status_checks(chains: list, boot_unit: str = "") -> list[dict]:
-    """The firewall's status check (module host_status): one iptables_chain probe per chain, named after it.
+def firewall_status_checks(chains: list, boot_unit: str = "", port_plan: str = "") -> list[dict]:
+    """The firewall's status checks (module host_status): one iptables_chain probe per chain, named after it, and
+    with port_plan (the JSON file of the host's port plan) a listeners check: every socket a gymfleet service
+    listens on beyond loopback must be in the plan.
 
     chains: {chain, table (default filter), jumps, save_path}. boot_unit: the unit that restores the saved rules
     (empty when they are not persisted: then there is no saved copy to compare with). No chains, no check.
     """
     if not chains:
         return []
+    ports = ([{"id": "ports", "probes": {"sockets": {"listeners": {"plan": port_plan}}},
+               "row": {"judge": "listeners", "system": "firewall", "component": "ports"}}] if port_plan else [])
     probes = {}
     for chain in chains:
         probe = {"chain": chain["chain"], "table": chain.get("table", "filter"),
@@ -177,7 +181,7 @@ def firewall_status_checks(chains: list, boot_unit: str = "") -> list[dict]:
         probes[chain["chain"]] = {"iptables_chain": probe}
     return [{"id": "firewall", "probes": probes,
              "row": {"judge": "firewall", "system": "firewall", "component": "firewall",
-                     "chains": [chain["chain"] for chain in chains], "boot_unit": boot_unit}}]
+                     "chains": [chain["chain"] for chain in chains], "boot_unit": boot_unit}}] + ports
 
 
 class FilterModule:

@@ -16,6 +16,7 @@ import urllib.request
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import fetch_hosts
 from ansible_collections.gymfleet.cluster.plugins.module_utils.iptables import CHAIN_OPTIONS, ChainError, chain_state
+from ansible_collections.gymfleet.cluster.plugins.module_utils.listeners import service_listeners
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import registry_nodes
 from ansible_collections.gymfleet.cluster.plugins.module_utils.ray_dashboard import fetch as fetch_ray
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import connect, health
@@ -153,9 +154,19 @@ def _iptables_chain(module, spec: dict, timeout: float) -> dict:
         return {"error": str(exc)}
 
 
+def _listeners(module, spec: dict, timeout: float) -> dict:
+    """Every non-loopback socket gymfleet's units listen on, and the port plan the last deploy saved (JSON)."""
+    try:
+        with open(spec["plan"], encoding="utf-8") as handle:
+            plan = json.load(handle)
+    except (OSError, ValueError) as exc:
+        return {"error": f"{spec['plan']}: {getattr(exc, 'strerror', None) or exc}"}
+    return {"listeners": service_listeners(spec.get("unit_dir") or "/etc/systemd/system"), "plan": plan}
+
+
 PROBES = {"command": _command, "http": _http, "redis": _redis, "redis_registry": _redis_registry,
           "ray_dashboard": _ray_dashboard, "envoy_clusters": _envoy_clusters, "units": _units, "file": _file,
-          "iptables_chain": _iptables_chain}
+          "iptables_chain": _iptables_chain, "listeners": _listeners}
 
 
 def kind_of(name: str, spec) -> str:

@@ -11,6 +11,7 @@ import json
 from typing import NamedTuple
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import judge_backends
+from ansible_collections.gymfleet.cluster.plugins.module_utils.listeners import undeclared
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import summarize_info
 from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import marked_steps, parse_steps
 
@@ -237,6 +238,23 @@ def firewall(host, row, results, answers) -> dict:
     return _row(host, row, DOWN if problems else UP, detail, {"rules": counts, "problems": problems})
 
 
+def listeners(host, row, results, answers) -> dict:
+    """Every socket a gymfleet service listens on beyond loopback must be in the host's port plan: a port that
+    upstream software opens on its own is refused to non-members by the firewall, but nobody decided it."""
+    answer = results["sockets"]
+    if "error" in answer:
+        return _row(host, row, DOWN, f"port plan unreadable: {answer['error']}; fix: gymfleet deploy --tags firewall",
+                    {"listeners": 0, "undeclared": []})
+    strays = undeclared(answer["listeners"], answer["plan"])
+    metrics = {"listeners": len(answer["listeners"]), "undeclared": strays}
+    if strays:
+        found = ", ".join(f"{e['unit']} ({e['process']}, pid {e['pid']}) on {e['address']}:{e['port']}/{e['proto']}"
+                          for e in strays)
+        return _row(host, row, DOWN, f"listening on ports no declaration names: {found}; fix: declare the port in "
+                    "the component's settings or bind it to loopback", metrics)
+    return _row(host, row, UP, f"{len(answer['listeners'])} listening sockets, all in the port plan", metrics)
+
+
 def stalled_job(rows: list[dict]) -> list[dict]:
     """The rows, with each running parameter-server process made DOWN when another process of the job failed
     or was stopped: ps-lite has no failover, so a worker waits forever for a lost server (and every process of
@@ -257,7 +275,8 @@ def stalled_job(rows: list[dict]) -> list[dict]:
 
 
 JUDGES = {judge.__name__: judge for judge in (tailscale, python_env, redis, omniboxes_node, omniboxes_master,
-                                              ray_node, openenv_server, envoy, parameter_server, firewall)}
+                                              ray_node, openenv_server, envoy, parameter_server, firewall,
+                                              listeners)}
 
 
 def address_row(host: str, address: str, addresses: list[str]) -> dict | None:

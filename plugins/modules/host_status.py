@@ -25,7 +25,9 @@ description:
     process runs another definition than the installed unit's); C(file: {path}) gives its C(text);
     C(iptables_chain: {chain, table, jumps, save_path}) gives whether the chain C(exists), its number of C(rules),
     its C(missing_jumps) and C(drift) (its rules differ from the copy the last deploy saved at C(save_path);
-    null without one)."
+    null without one); C(listeners: {plan, unit_dir}) gives every socket beyond loopback that a process of a
+    gymfleet unit listens on (C(listeners), each with its unit, component, pid, process, proto, address and port)
+    and the port plan read from the JSON file C(plan)."
 options:
   checks:
     description: The host's checks, each with its probes.
