@@ -25,6 +25,13 @@ NODE_PORTS = (
     ("runtime_env_agent_port", "--runtime-env-agent-port", "ray runtime env agent"),
 )
 
+# Ports the head's autoscaler monitor and dashboard open for Prometheus on every interface, which `ray start` has
+# no flag for: Ray reads them from the environment. (setting, variable, what it is)
+HEAD_ENVIRONMENT_PORTS = (
+    ("autoscaler_metrics_port", "AUTOSCALER_METRIC_PORT", "ray autoscaler metrics"),
+    ("dashboard_metrics_port", "DASHBOARD_METRIC_PORT", "ray dashboard metrics"),
+)
+
 
 def _head(settings: dict) -> bool:
     role = settings.get("role")
@@ -73,8 +80,38 @@ def ray_start_argv(settings: dict) -> list[str]:
     return argv
 
 
+def _environment_ports(settings: dict) -> list[tuple[str, str, str]]:
+    dashboard = settings.get("include_dashboard", True)
+    return [(key, variable, what) for key, variable, what in (HEAD_ENVIRONMENT_PORTS if _head(settings) else ())
+            if settings.get(key) is not None and (dashboard or key != "dashboard_metrics_port")]
+
+
+def ray_start_environment(settings: dict) -> dict:
+    """The environment of `ray start`: PATH with the environment's bin first, the auth mode (and the token's file
+    with token auth), the head's metrics ports (HEAD_ENVIRONMENT_PORTS) and each role's timing settings.
+
+    settings: as for ray_start_argv, plus auth_mode, auth_token_path and worker_liveness_check_interval (s).
+    Without GCS fault tolerance the cluster ends with its head, so the head does not drain on SIGTERM (Ray's
+    drain waits for the GCS that is going away); a worker checks its own liveness at the given interval, so a
+    worker cut off from the head notices it in seconds.
+    """
+    environment = {"PATH": settings["ray"].rsplit("/", 1)[0] + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+                           ":/sbin:/bin",
+                   "RAY_AUTH_MODE": settings.get("auth_mode", "disabled")}
+    if environment["RAY_AUTH_MODE"] == "token":
+        environment["RAY_AUTH_TOKEN_PATH"] = settings["auth_token_path"]
+    if _head(settings):
+        environment["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
+    elif settings.get("worker_liveness_check_interval") is not None:
+        environment["RAY_raylet_liveness_self_check_interval_ms"] = str(
+            int(float(settings["worker_liveness_check_interval"]) * 1000))
+    environment.update({variable: str(int(settings[key])) for key, variable, _ in _environment_ports(settings)})
+    return environment
+
+
 def ray_port_claims(settings: dict, variable_prefix: str = "ray_") -> list[dict]:
-    """Port claims ({component, variable, ports}) for the preflight port plan and the firewall."""
+    """Port claims ({component, variable, ports}) for the preflight port plan and the firewall: the ports of the
+    command line and of the environment, from the same settings."""
     head = _head(settings)
     fixed = (HEAD_PORTS if head else ()) + NODE_PORTS
     claims = [
@@ -83,6 +120,8 @@ def ray_port_claims(settings: dict, variable_prefix: str = "ray_") -> list[dict]
         if settings.get(key) is not None
         and not (key == "dashboard_port" and not settings.get("include_dashboard", True))
     ]
+    claims += [{"component": what, "variable": variable_prefix + key, "ports": int(settings[key])}
+               for key, _, what in _environment_ports(settings)]
     if settings.get("min_worker_port") is not None and settings.get("max_worker_port") is not None:
         claims.append({"component": "ray worker processes",
                        "variable": f"{variable_prefix}min_worker_port..{variable_prefix}max_worker_port",
@@ -173,6 +212,7 @@ class FilterModule:
         return {
             "ray_cluster_problems": ray_cluster_problems,
             "ray_start_argv": ray_start_argv,
+            "ray_start_environment": ray_start_environment,
             "ray_port_claims": ray_port_claims,
             "ray_version_mismatch": ray_version_mismatch,
             "ray_reported_versions": ray_reported_versions,

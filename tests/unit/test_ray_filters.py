@@ -175,3 +175,22 @@ def test_one_head_and_the_same_install_auth_and_token_everywhere():
 def test_workers_without_a_head():
     assert ray_cluster_problems([_entry("n2")], [], "heads", "workers") == [
         "group workers has hosts but heads is empty; fix: put one host, the head, in heads"]
+
+
+def test_the_heads_metrics_exporters_are_set_and_claimed_from_the_same_settings():
+    from ansible_collections.gymfleet.cluster.plugins.filter.ray import ray_port_claims, ray_start_environment
+    head = {"role": "head", "ray": "/opt/ray/bin/ray", "auth_mode": "token", "auth_token_path": "/etc/ray/token",
+            "autoscaler_metrics_port": 44217, "dashboard_metrics_port": "44227", "worker_liveness_check_interval": 5}
+    assert ray_start_environment(head) == {
+        "PATH": "/opt/ray/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": "/etc/ray/token", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+        "AUTOSCALER_METRIC_PORT": "44217", "DASHBOARD_METRIC_PORT": "44227"}
+    claimed = {claim["variable"]: claim["ports"] for claim in ray_port_claims(head)}
+    assert claimed == {"ray_autoscaler_metrics_port": 44217, "ray_dashboard_metrics_port": 44227}
+    # No dashboard, no dashboard exporter; a worker runs neither and checks its own liveness instead.
+    assert "DASHBOARD_METRIC_PORT" not in ray_start_environment({**head, "include_dashboard": False})
+    worker = {**head, "role": "worker", "auth_mode": "disabled"}
+    assert ray_start_environment(worker) == {
+        "PATH": "/opt/ray/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "RAY_AUTH_MODE": "disabled",
+        "RAY_raylet_liveness_self_check_interval_ms": "5000"}
+    assert ray_port_claims(worker) == []
