@@ -102,8 +102,11 @@ def parameter_server_services(units: list[dict], settings: dict) -> list[dict]:
             # A program named without a path (python train.py) is found on the PATH systemd gives services.
             if not argv[0].startswith("/"):
                 argv = ["/usr/bin/env", *argv]
+            # ps-lite's vans bind ports they pick at run time (a global server's always): members only, as the
+            # firewall refuses every other port to non-members; status does not ask for them in the port plan.
             declaration.update(argv=argv, user=settings["user"], working_directory=settings["job_dir"],
-                               environment={"PYTHONUNBUFFERED": "1"}, environment_files=[env_file])
+                               environment={"PYTHONUNBUFFERED": "1"}, environment_files=[env_file],
+                               unit_options={"X-Gymfleet-Listens": "any"})
             python = settings["python"]
         if listen:
             wait = settings["wait_timeout"]

@@ -1,7 +1,9 @@
 """Which of gymfleet's services listen where, read from /proc, and which of those sockets no port plan names.
 
 A socket belongs to a service when a process of the service's unit (its cgroup) holds it. Sockets bound to
-loopback are left out: they answer nobody but the host itself.
+loopback are left out: they answer nobody but the host itself. A unit marked `X-Gymfleet-Listens=any` runs a
+program that picks its ports at run time (ps-lite's vans): its sockets are declared as members-only, which the
+firewall's refusal of every other port to non-members makes true.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import 
 
 # /proc/net/tcp's state column: 0A is LISTEN; an unconnected UDP socket is 07 (CLOSE) with no remote port.
 TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
+LISTENS_MARK = "X-Gymfleet-Listens"
 
 
 def _address(hex_address: str) -> str:
@@ -62,19 +65,22 @@ def unit_of(cgroup_text: str) -> str:
     return ""
 
 
-def gymfleet_units(unit_dir: str) -> dict[str, str]:
-    """Unit name -> component of every unit in unit_dir that gymfleet's services engine wrote."""
+def gymfleet_units(unit_dir: str) -> dict[str, dict]:
+    """Unit name -> {component, any_port} of every unit in unit_dir that gymfleet's services engine wrote."""
     owned = {}
     for path in sorted(glob.glob(os.path.join(unit_dir, "*.service"))):
-        component = marks(read_unit(path) or "").get(MARK)
+        text = read_unit(path) or ""
+        component = marks(text).get(MARK)
         if component:
-            owned[os.path.basename(path)] = component
+            any_port = any(line.strip() == f"{LISTENS_MARK}=any" for line in text.splitlines())
+            owned[os.path.basename(path)] = {"component": component, "any_port": any_port}
     return owned
 
 
 def service_listeners(unit_dir: str = "/etc/systemd/system", proc: str = "/proc") -> list[dict]:
     """Every socket a gymfleet unit's process listens on, loopback aside: unit, component, pid, process, proto,
-    address, port. Read from the host's own network namespace, so a container's sockets are not among them."""
+    address, port and any_port (the unit's program picks its ports at run time). Read from the host's own network
+    namespace, so a container's sockets are not among them."""
     units = gymfleet_units(unit_dir)
     sockets = {}
     for name, proto in (("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")):
@@ -94,9 +100,11 @@ def service_listeners(unit_dir: str = "/etc/systemd/system", proc: str = "/proc"
             inode = link[len("socket:["):-1] if link.startswith("socket:[") else None
             if inode in sockets:
                 entry = sockets.pop(inode)
-                found.append({"unit": unit, "component": units[unit], "pid": int(os.path.basename(pid_dir)),
+                found.append({"unit": unit, "component": units[unit]["component"],
+                              "pid": int(os.path.basename(pid_dir)),
                               "process": _read(os.path.join(pid_dir, "comm")).strip(), "proto": entry["proto"],
-                              "address": entry["address"], "port": entry["port"]})
+                              "address": entry["address"], "port": entry["port"],
+                              "any_port": units[unit]["any_port"]})
     return sorted(found, key=lambda e: (e["unit"], e["proto"], e["port"], e["address"]))
 
 
@@ -107,6 +115,7 @@ def _covers(entry: dict, proto: str, port: int) -> bool:
 
 
 def undeclared(listeners: list[dict], plan: list[dict]) -> list[dict]:
-    """The listeners whose port and protocol no entry of the port plan ({ports, proto}) covers."""
-    return [entry for entry in listeners
-            if not any(_covers(claim, entry["proto"], entry["port"]) for claim in plan)]
+    """The listeners whose port and protocol no entry of the port plan ({ports, proto}) covers, those of a unit
+    whose ports are picked at run time aside."""
+    return [entry for entry in listeners if not entry.get("any_port")
+            and not any(_covers(claim, entry["proto"], entry["port"]) for claim in plan)]

@@ -61,13 +61,15 @@ def test_a_gymfleet_units_non_loopback_sockets_are_its_listeners(tmp_path):
     units.mkdir()
     (units / "gymfleet-ray-head.service").write_text("[Unit]\nX-Gymfleet-Component=ray\n")
     (units / "other.service").write_text("[Unit]\nDescription=not ours\n")
-    proc = _fake_proc(tmp_path, 41, "gymfleet-ray-head.service", ["1111", "2222", "4444"])
+    (units / "ps-server.service").write_text("[Unit]\nX-Gymfleet-Component=ps\nX-Gymfleet-Listens=any\n")
+    proc = _fake_proc(tmp_path, 41, "gymfleet-ray-head.service", ["1111", "2222"])
     _fake_proc(tmp_path, 42, "other.service", ["5555"])
+    _fake_proc(tmp_path, 43, "ps-server.service", ["4444"])
     assert service_listeners(str(units), str(proc)) == [
         {"unit": "gymfleet-ray-head.service", "component": "ray", "pid": 41, "process": "raylet", "proto": "tcp",
-         "address": "::", "port": 8265},
-        {"unit": "gymfleet-ray-head.service", "component": "ray", "pid": 41, "process": "raylet", "proto": "tcp",
-         "address": "0.0.0.0", "port": 44217}]
+         "address": "0.0.0.0", "port": 44217, "any_port": False},
+        {"unit": "ps-server.service", "component": "ps", "pid": 43, "process": "raylet", "proto": "tcp",
+         "address": "::", "port": 8265, "any_port": True}]
 
 
 def test_the_plan_covers_ports_and_ranges_of_the_same_protocol():
@@ -75,6 +77,7 @@ def test_the_plan_covers_ports_and_ranges_of_the_same_protocol():
                  {"proto": "tcp", "port": 44217}]
     plan = [{"ports": 8265}, {"ports": [10002, 10999], "proto": "tcp"}, {"ports": 6379}]
     assert undeclared(listeners, plan) == listeners[2:]
+    assert undeclared([{"proto": "tcp", "port": 39211, "any_port": True}], plan) == []
 
 
 ROW = {"judge": "listeners", "system": "firewall", "component": "ports"}
