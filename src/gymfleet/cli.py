@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 PLAYBOOK_COMMANDS = {
     "deploy": "install and start everything the inventory names (idempotent)",
+    "start": "start the deployed services again, in dependency order, without installing anything",
     "restart": "restart the services cleanly, in dependency order",
     "stop": "stop every service gymfleet runs",
     "status": "one table per system: health gathered from every host",

@@ -339,3 +339,24 @@ def test_exit_codes_are_ansible_playbooks(status, failures, code):
     result = RunResult(playbook="deploy", status=status, rc=0, check=False, elapsed=1.0, tasks=1, hosts={},
                        failures=[Failure(host, "t", "p", "m", unreachable) for host, unreachable in failures])
     assert cli._exit_code(result) == code
+
+
+def test_start_is_a_command_like_the_apis_start(monkeypatch, inventory):
+    from gymfleet.api import Cluster
+
+    import gymfleet.api
+
+    ran = []
+
+    def record(request, **_):
+        ran.append(request)
+        raise GymfleetError("ran")
+
+    monkeypatch.setattr(runner, "run_playbook", record)
+    monkeypatch.setattr(gymfleet.api, "run_playbook", record)
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked: starting changes nothing installed"))
+    cli.main(["start", "-i", str(inventory), "-l", "node-a"])
+    with pytest.raises(GymfleetError):
+        Cluster(str(inventory)).start(limit="node-a")
+    assert [(request.playbook, request.limit, request.inventory) for request in ran] == [
+        ("start", "node-a", [str(inventory)])] * 2
