@@ -16,7 +16,7 @@ import urllib.request
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.envoy_admin import fetch_hosts
 from ansible_collections.gymfleet.cluster.plugins.module_utils.iptables import CHAIN_OPTIONS, ChainError, chain_state
-from ansible_collections.gymfleet.cluster.plugins.module_utils.listeners import service_listeners
+from ansible_collections.gymfleet.cluster.plugins.module_utils.listeners import ListenersUnreadable, service_listeners
 from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import registry_nodes
 from ansible_collections.gymfleet.cluster.plugins.module_utils.ray_dashboard import fetch as fetch_ray
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import connect, health
@@ -161,7 +161,10 @@ def _listeners(module, spec: dict, timeout: float) -> dict:
             plan = json.load(handle)
     except (OSError, ValueError) as exc:
         return {"error": f"{spec['plan']}: {getattr(exc, 'strerror', None) or exc}"}
-    return {"listeners": service_listeners(spec.get("unit_dir") or "/etc/systemd/system"), "plan": plan}
+    try:
+        return {"listeners": service_listeners(spec.get("unit_dir") or "/etc/systemd/system"), "plan": plan}
+    except ListenersUnreadable as exc:
+        return {"error": str(exc)}
 
 
 PROBES = {"command": _command, "http": _http, "redis": _redis, "redis_registry": _redis_registry,

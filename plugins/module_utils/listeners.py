@@ -22,6 +22,10 @@ TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
 LISTENS_MARK = "X-Gymfleet-Listens"
 
 
+class ListenersUnreadable(OSError):
+    """The host does not let the probe see which process holds which socket."""
+
+
 def _address(hex_address: str) -> str:
     raw = bytes.fromhex(hex_address)
     if len(raw) == 4:
@@ -94,6 +98,11 @@ def service_listeners(unit_dir: str = "/etc/systemd/system", proc: str = "/proc"
             continue
         try:
             links = [os.readlink(fd) for fd in glob.glob(os.path.join(pid_dir, "fd", "*"))]
+        except PermissionError as exc:
+            # Reading another user's descriptors takes CAP_SYS_PTRACE, which root has on a host but a container
+            # may lack: saying nothing would report a host with listeners as one without.
+            raise ListenersUnreadable(f"cannot read the sockets of {unit} ({exc.filename}: permission denied; "
+                                      "the probe needs root with CAP_SYS_PTRACE)") from exc
         except OSError:  # the process ended while we looked
             continue
         for link in links:

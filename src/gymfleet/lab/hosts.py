@@ -35,9 +35,10 @@ INOTIFY_HEADROOM = 128
 CONNECTIONS = ("docker", "ssh", "paramiko")
 
 # The container options that run systemd as PID 1 on this machine kind: no --privileged (it fails
-# here for want of CAP_SYS_RESOURCE), only what systemd and the network roles need.
+# here for want of CAP_SYS_RESOURCE), only what systemd and the network roles need, and SYS_PTRACE, which root has
+# on a host and status needs to see which service holds which socket.
 SYSTEMD_RUN_OPTIONS = [
-    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW", "--cap-add", "SYS_PTRACE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
     "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
