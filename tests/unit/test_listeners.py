@@ -108,3 +108,23 @@ def test_the_probe_reads_this_hosts_proc_and_the_plan(tmp_path):
     # No gymfleet unit in that directory, so no socket is any service's, however many this host has.
     assert answer == {"listeners": [], "plan": [{"ports": 6379}]}
     assert "error" in run_probe(None, "sockets", {"listeners": {"plan": str(tmp_path / "none.json")}}, 5)
+
+
+def test_descriptors_the_host_hides_are_an_error_not_an_empty_answer(tmp_path, monkeypatch):
+    units = tmp_path / "units"
+    units.mkdir()
+    (units / "redis-server@6390.service").write_text("[Unit]\nX-Gymfleet-Component=redis\n")
+    proc = _fake_proc(tmp_path, 188, "redis-server@6390.service", ["1111"])
+
+    def refused(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "readlink", refused)
+    plan = tmp_path / "plan.json"
+    plan.write_text("[]")
+    monkeypatch.setattr("ansible_collections.gymfleet.cluster.plugins.module_utils.host_probes.service_listeners",
+                        lambda unit_dir: service_listeners(str(units), str(proc)))
+    answer = run_probe(None, "sockets", {"listeners": {"plan": str(plan)}}, 5)
+    assert answer["error"].startswith("cannot read the sockets of redis-server@6390.service (")
+    row = status_rows.listeners("h", ROW, {"sockets": answer}, None)
+    assert row["state"] == "DOWN" and row["detail"].endswith("grants it CAP_SYS_PTRACE")
