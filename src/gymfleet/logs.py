@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from gymfleet.errors import Exit, GymfleetError
+from gymfleet.manifest import system_components
 from gymfleet.runner import _ansible_env, check_limit, load_inventory
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$")
@@ -43,18 +42,6 @@ def parse_since(text: str, now: float | None = None) -> float:
             continue
     raise GymfleetError(f"--since {text}: not a time; fix: give a duration ago (30s, 10m, 2h, 1d), a local time "
                         "(2026-12-06 09:00) or @EPOCH")
-
-
-def system_components(root: Path, system: str) -> tuple[list[str], list[str]]:
-    """The roles of a system and the groups of their hosts, from meta/systems.yml."""
-    manifest = yaml.safe_load((root / "meta" / "systems.yml").read_text())
-    systems = {entry["name"]: entry for entry in manifest["systems"]}
-    if system not in systems:
-        raise GymfleetError(f"no system named {system!r}; fix: use one of {', '.join(systems)}")
-    components = systems[system]["components"]
-    roles = [component["role"] for component in components]
-    groups = list(dict.fromkeys(group for component in components for group in component["groups"]))
-    return roles, groups
 
 
 @dataclass(frozen=True)

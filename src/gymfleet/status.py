@@ -9,20 +9,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-import yaml
-
 from gymfleet.events import RunResult, RunState
 
 
 @functools.cache
 def system_titles() -> dict[str, str]:
     """Systems in the order they are shown, with their titles: from the collection's meta/systems.yml."""
+    from gymfleet.manifest import status_titles
     from gymfleet.runner import collection_root
 
-    # The collection the playbooks come from: a checkout's, or the one an installed wheel carries.
-    manifest = yaml.safe_load((collection_root() / "meta" / "systems.yml").read_text())
-    titles = {system["name"]: system["title"] for system in manifest["systems"]}
-    return {name: titles[name] for name in manifest.get("status_order") or titles}
+    return status_titles(collection_root())
 # A parameter-server process that ran its part of the job to the end counts as up.
 _UP_STATES = {"up", "done"}
 # The status playbook's own verdict (a failed host per component down): the CLI and the API judge from the report

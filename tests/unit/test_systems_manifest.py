@@ -69,3 +69,23 @@ def test_status_titles_follow_status_order():
     assert list(titles)[:4] == ["cluster", "omniboxes", "ray", "openenv"] and titles["openenv"] == "OpenEnv / Envoy"
     with pytest.raises(ManifestError, match="not systems"):
         status_titles({**MANIFEST, "status_order": ["nosuch"]})
+
+
+def test_the_cli_reads_the_manifest_through_the_collections_reader(tmp_path):
+    import shutil
+
+    from gymfleet import manifest
+    from gymfleet.errors import GymfleetError
+
+    assert manifest.system_components(ROOT, "openenv") == (["openenv", "envoy"], ["openenv_worker", "openenv_envoy"])
+    with pytest.raises(GymfleetError, match=r"no system named 'nosuch'; fix: use one of cluster, tailscale, "):
+        manifest.system_components(ROOT, "nosuch")
+    # A copy whose manifest lists a role that does not exist: the same one line preflight would give.
+    copy_root = tmp_path / "collection"
+    shutil.copytree(ROOT / "plugins" / "module_utils", copy_root / "plugins" / "module_utils")
+    (copy_root / "roles").mkdir()
+    (copy_root / "meta").mkdir()
+    (copy_root / "meta" / "systems.yml").write_text(
+        "systems:\n  - {name: x, title: X, components: [{role: nosuch, groups: [g]}]}\n")
+    with pytest.raises(GymfleetError, match=r"systems.yml: system x: role 'nosuch' has no tasks/ under "):
+        manifest.status_titles(copy_root)

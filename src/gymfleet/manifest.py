@@ -1,0 +1,56 @@
+"""The manifest of systems (meta/systems.yml), read by the collection's own reader (module_utils/systems.py), so
+the CLI, the playbook generator, preflight and status agree on what it says."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import yaml
+
+from gymfleet.errors import GymfleetError
+
+
+@functools.cache
+def _reader(root: Path):
+    # Loaded from the collection the playbooks come from (a checkout's, or the one an installed wheel carries),
+    # by path: its package is Ansible's, which this process need not have set up. It imports only the standard
+    # library.
+    path = root / "plugins" / "module_utils" / "systems.py"
+    spec = importlib.util.spec_from_file_location("gymfleet_manifest_reader", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def load(root: Path) -> tuple[dict, list[dict]]:
+    """The manifest and its components (deploy order, defaults filled in), checked; a broken one is one line."""
+    reader = _reader(root)
+    manifest = yaml.safe_load((root / "meta" / "systems.yml").read_text())
+    try:
+        return manifest, reader.components(manifest, str(root / "roles"))
+    except reader.ManifestError as exc:
+        raise GymfleetError(f"{root / 'meta' / 'systems.yml'}: {exc}") from exc
+
+
+def status_titles(root: Path) -> dict[str, str]:
+    """System name -> title, in the order `gymfleet status` shows them."""
+    manifest, _ = load(root)
+    reader = _reader(root)
+    try:
+        return reader.status_titles(manifest)
+    except reader.ManifestError as exc:
+        raise GymfleetError(f"{root / 'meta' / 'systems.yml'}: {exc}") from exc
+
+
+def system_components(root: Path, system: str) -> tuple[list[str], list[str]]:
+    """The roles of a system and the groups of their hosts."""
+    _, components = load(root)
+    systems = list(dict.fromkeys(component["system"] for component in components))
+    if system not in systems:
+        raise GymfleetError(f"no system named {system!r}; fix: use one of {', '.join(systems)}")
+    mine = [component for component in components if component["system"] == system]
+    groups = list(dict.fromkeys(group for component in mine for group in component["groups"]))
+    return [component["role"] for component in mine], groups
