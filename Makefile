@@ -57,6 +57,7 @@ lint: env
 	ruff check src plugins tests tools molecule bench roles
 	python tools/role_docs.py --check
 	python tools/systems.py --check
+	python tools/jinja_length.py --check
 
 docs: env
 	python tools/role_docs.py

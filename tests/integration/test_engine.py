@@ -63,3 +63,56 @@ def test_an_instance_that_leaves_the_inventory_leaves_the_host(deployed):  # noq
     assert ":6391 " not in on_node("ss", "-ltnH").stdout, "nothing listens on the old port"
     assert on_node("test", "-e", "/etc/systemd/system/redis-server@6391.service").returncode == 1
     assert on_node("test", "-d", "/var/lib/redis/6391").returncode == 0, "its data stays"
+
+
+PROBE = """
+import socket, sys
+answered = []
+for port in sys.argv[2:]:
+    try:
+        socket.create_connection((sys.argv[1], int(port)), 2).close()
+        answered.append(port)
+    except OSError:
+        pass
+print(" ".join(answered))
+"""
+
+
+def answering(address: str, ports: list[int], network: str = "") -> set[int]:
+    """The ports that accept a connection, tried from a container on the lab network that is no member (with
+    network) or from the second node, a member."""
+    if network:
+        argv = ["docker", "run", "--rm", "--network", network, "--entrypoint", "python3", "gymfleet-lab:bare"]
+    else:
+        argv = ["docker", "exec", f"{LAB}-node2", "python3"]
+    out = subprocess.run([*argv, "-c", PROBE, address, *map(str, ports)], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    return {int(port) for port in out.split()}
+
+
+def test_no_port_answers_a_non_member_not_even_under_a_tag(deployed):  # noqa: F811
+    from gymfleet.lab.hosts import network_name
+
+    # A Redis instance added with -t redis alone, and a port a program opened on its own (as Ray's exporters do).
+    more = ["-e", '{"redis_instances": [{"port": 6379}, {"port": 6392}]}', "-i", str(deployed), "--plain"]
+    tagged = cli("deploy", *more, "-t", "redis")
+    assert tagged.returncode == 0, tagged.stdout[-3000:]
+    stray = on_node("systemd-run", "--unit", "stray-listener", "--", "python3", "-m", "http.server", "--bind",
+                    "0.0.0.0", "18998")
+    assert stray.returncode == 0, stray.stderr
+    try:
+        for _ in range(50):
+            listening = on_node("ss", "-ltnH").stdout
+            if ":18998 " in listening:
+                break
+            time.sleep(0.2)
+        ports = sorted({int(line.split()[3].rsplit(":", 1)[1]) for line in listening.splitlines()
+                        if not line.split()[3].startswith(("127.", "[::1]"))})
+        assert {6379, 6392, 18998} <= set(ports), listening
+        address = on_node("sh", "-c", "hostname -I").stdout.split()[0]
+        assert answering(address, ports, network_name(LAB)) <= {22}, "only SSH answers a non-member"
+        assert {6379, 6392, 18998} <= answering(address, ports), "members reach every port"
+    finally:
+        on_node("systemctl", "stop", "stray-listener")
+        back = cli("deploy", "-i", str(deployed), "--plain")
+    assert back.returncode == 0, back.stdout[-3000:]

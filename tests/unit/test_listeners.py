@@ -20,12 +20,14 @@ TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retr
    1: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 2222 1 0 100 0 0 10 0
    2: 02011EAC:A0D2 0A011EAC:18EB 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0 20 4 30 10 -1
 """
-# [::]:8265 LISTEN, and a UDP6 socket bound to ::1.
-TCP6 = """  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000000000000:2049 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0 100 0 0 10 0
+# [::]:8265 LISTEN, and a UDP6 socket bound to ::1 (rows of real tables, header shortened).
+ANY6, LOOPBACK6 = "0" * 32, "0" * 24 + "01000000"
+COUNTERS = "00000000:00000000 00:00000000 00000000     0        0"
+TCP6 = f"""  sl  local_address  remote_address  st ... inode
+   0: {ANY6}:2049 {ANY6}:0000 0A {COUNTERS} 4444 1 0 100 0 0 10 0
 """
-UDP6 = """  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
-  1: 00000000000000000000000001000000:0035 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 5555 2 0 0
+UDP6 = f"""  sl  local_address  remote_address  st ... inode ref pointer drops
+  1: {LOOPBACK6}:0035 {ANY6}:0000 07 {COUNTERS} 5555 2 0 0
 """
 
 

@@ -191,6 +191,6 @@ def test_the_heads_metrics_exporters_are_set_and_claimed_from_the_same_settings(
     assert "DASHBOARD_METRIC_PORT" not in ray_start_environment({**head, "include_dashboard": False})
     worker = {**head, "role": "worker", "auth_mode": "disabled"}
     assert ray_start_environment(worker) == {
-        "PATH": "/opt/ray/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "RAY_AUTH_MODE": "disabled",
-        "RAY_raylet_liveness_self_check_interval_ms": "5000"}
+        "PATH": "/opt/ray/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "RAY_AUTH_MODE": "disabled", "RAY_raylet_liveness_self_check_interval_ms": "5000"}
     assert ray_port_claims(worker) == []

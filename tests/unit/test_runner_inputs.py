@@ -342,9 +342,8 @@ def test_exit_codes_are_ansible_playbooks(status, failures, code):
 
 
 def test_start_is_a_command_like_the_apis_start(monkeypatch, inventory):
-    from gymfleet.api import Cluster
-
     import gymfleet.api
+    from gymfleet.api import Cluster
 
     ran = []
 
