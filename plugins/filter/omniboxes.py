@@ -149,6 +149,31 @@ def omniboxes_topology_problems(nodes: list[dict], groups: dict, master_group: s
     return problems
 
 
+def omniboxes_port_claims(settings: dict) -> list[dict]:
+    """The ports this host's OmniBoxes processes listen on, as claims for the preflight port plan: a worker's
+    instance servers (a range), node server and pool Redis; the master's API and registry Redis.
+
+    settings: is_worker, is_master, instances, instance_start_port, node_port, redis_port, master_port,
+    master_redis_port."""
+    claims = []
+    if settings["is_worker"] and int(settings["instances"]) > 0:
+        first = int(settings["instance_start_port"])
+        claims += [
+            {"component": "omniboxes instance servers",
+             "variable": "omniboxes_instance_start_port + omniboxes_instances",
+             "ports": [first, first + int(settings["instances"]) - 1]},
+            {"component": "omniboxes node server", "variable": "omniboxes_node_port", "ports": settings["node_port"]},
+            {"component": "omniboxes pool redis", "variable": "omniboxes_redis_port", "ports": settings["redis_port"]},
+        ]
+    if settings["is_master"]:
+        claims += [
+            {"component": "omniboxes master", "variable": "omniboxes_master_port", "ports": settings["master_port"]},
+            {"component": "omniboxes registry redis", "variable": "omniboxes_master_redis_port",
+             "ports": settings["master_redis_port"]},
+        ]
+    return claims
+
+
 def omniboxes_services(settings: dict) -> list[dict]:
     """The services of one host, from its mode: the check of the package (and on a worker of the browser) that the
     master and instance servers require; the master (modes master, both); instance servers, the unit that
@@ -282,4 +307,5 @@ class FilterModule:
     def filters(self):
         return {"omniboxes_host_problems": omniboxes_host_problems, "omniboxes_project": omniboxes_project,
                 "omniboxes_requirements": omniboxes_requirements, "omniboxes_browser_plan": omniboxes_browser_plan,
-                "omniboxes_services": omniboxes_services, "omniboxes_topology_problems": omniboxes_topology_problems}
+                "omniboxes_services": omniboxes_services, "omniboxes_topology_problems": omniboxes_topology_problems,
+                "omniboxes_port_claims": omniboxes_port_claims}

@@ -387,3 +387,16 @@ def test_refusal_rules_survive_iptables_save_normalization():
              "-j REJECT --reject-with icmp-port-unreachable"]
     ours = firewall_rules([], [], "REJECT", refuse_others=True)
     assert {normalize_rule(rule) for rule in saved} <= {normalize_rule(rule) for rule in ours}
+
+
+def test_omniboxes_port_claims_follow_the_hosts_roles():
+    from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_port_claims
+    settings = {"is_worker": True, "is_master": True, "instances": "3", "instance_start_port": "9000",
+                "node_port": 8080, "redis_port": 6479, "master_port": 7000, "master_redis_port": 6380}
+    claims = omniboxes_port_claims(settings)
+    assert [(claim["variable"], claim["ports"]) for claim in claims] == [
+        ("omniboxes_instance_start_port + omniboxes_instances", [9000, 9002]), ("omniboxes_node_port", 8080),
+        ("omniboxes_redis_port", 6479), ("omniboxes_master_port", 7000), ("omniboxes_master_redis_port", 6380)]
+    # A worker without instances runs no node server; a worker alone has no master ports.
+    assert omniboxes_port_claims({**settings, "instances": 0, "is_master": False}) == []
+    assert len(omniboxes_port_claims({**settings, "is_master": False})) == 3
