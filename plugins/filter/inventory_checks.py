@@ -38,6 +38,25 @@ def shared_value_problems(values_by_host: dict, what: str, fix: str) -> list[str
     ]
 
 
+def cluster_problems(hosts: list[str], hostvars, rules: list[dict], groups: dict) -> list[str]:
+    """The checks across the cluster's hosts: two hosts with one hostname (registries key nodes by it) or one
+    cluster address, and the inventory's group size rules ({group, min, max, exactly}).
+
+    hostvars: Ansible's, read for each host's gathered hostname and decided cluster_address."""
+    def value(host, *path):
+        found = hostvars[host]
+        for key in path:
+            found = found.get(key) if hasattr(found, "get") else None
+        return found or ""
+
+    return (shared_value_problems({host: value(host, "ansible_facts", "hostname") for host in hosts}, "hostname",
+                                  "registries key nodes by hostname, so one would hide the other; give each machine "
+                                  "its own hostname (hostnamectl set-hostname) or remove the duplicate inventory entry")
+            + shared_value_problems({host: value(host, "cluster_address") for host in hosts}, "cluster address",
+                                    "set cluster_address_ip on each to its own address")
+            + group_size_problems(rules, groups))
+
+
 def path_kind_problems(paths_by_variable: dict, kinds: dict) -> list[str]:
     """One sentence per variable whose path is something other than a directory or nothing (a venv path that is a
     file, say); kinds is host_facts' path_kinds for those paths. Empty paths are ignored."""
@@ -61,5 +80,6 @@ class FilterModule:
             "path_kind_problems": path_kind_problems,
             "group_size_problems": group_size_problems,
             "shared_value_problems": shared_value_problems,
+            "cluster_problems": cluster_problems,
             "components_for": components_for,
         }

@@ -400,3 +400,15 @@ def test_omniboxes_port_claims_follow_the_hosts_roles():
     # A worker without instances runs no node server; a worker alone has no master ports.
     assert omniboxes_port_claims({**settings, "instances": 0, "is_master": False}) == []
     assert len(omniboxes_port_claims({**settings, "is_master": False})) == 3
+
+
+def test_cluster_problems_name_shared_hostnames_and_addresses_then_group_sizes():
+    from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import cluster_problems
+    hostvars = {"a": {"ansible_facts": {"hostname": "node"}, "cluster_address": "10.0.0.1"},
+                "b": {"ansible_facts": {"hostname": "node"}, "cluster_address": "10.0.0.1"},
+                "c": {"ansible_facts": {}}}
+    problems = cluster_problems(["a", "b", "c"], hostvars, [{"group": "head", "exactly": 1}], {"head": []})
+    assert [problem.split(";")[0] for problem in problems] == [
+        "hosts a and b share the hostname node", "hosts a and b share the cluster address 10.0.0.1",
+        "inventory: group head has 0 hosts but needs exactly 1"]
+    assert cluster_problems(["c"], hostvars, [], {}) == []
