@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 
 # multiport accepts 15 port slots per rule and a range takes two, so 7 entries always fit.
@@ -160,6 +161,16 @@ def tailnet_guard_rules(ports: list, sources: list, public_ports: list | None = 
     return rules
 
 
+def firewall_port_plan(ports: list, public_ports: list | None = None) -> str:
+    """The host's port plan as the JSON text status reads it back from (module_utils/listeners.py): every
+    protected and public port entry with its protocol, exposure and, where claimed, component and variable,
+    sorted, so that the same plan is the same file whatever order the claims came in."""
+    entries = [{**entry, "proto": entry.get("proto", "tcp"), "exposure": exposure}
+               for exposure, group in (("members", ports), ("public", public_ports or [])) for entry in group]
+    unique = {json.dumps(entry, sort_keys=True): entry for entry in entries}
+    return json.dumps([unique[key] for key in sorted(unique)], indent=2, sort_keys=True) + "\n"
+
+
 def firewall_status_checks(chains: list, boot_unit: str = "", port_plan: str = "") -> list[dict]:
     """The firewall's status checks (module host_status): one iptables_chain probe per chain, named after it, and
     with port_plan (the JSON file of the host's port plan) a listeners check: every socket a gymfleet service
@@ -187,4 +198,5 @@ def firewall_status_checks(chains: list, boot_unit: str = "", port_plan: str = "
 class FilterModule:
     def filters(self):
         return {"chain_name_problems": chain_name_problems, "firewall_rules": firewall_rules,
+                "firewall_port_plan": firewall_port_plan,
                 "tailnet_guard_rules": tailnet_guard_rules, "firewall_status_checks": firewall_status_checks}

@@ -412,3 +412,16 @@ def test_cluster_problems_name_shared_hostnames_and_addresses_then_group_sizes()
         "hosts a and b share the hostname node", "hosts a and b share the cluster address 10.0.0.1",
         "inventory: group head has 0 hosts but needs exactly 1"]
     assert cluster_problems(["c"], hostvars, [], {}) == []
+
+
+def test_the_port_plan_is_the_same_file_whatever_order_the_claims_came_in():
+    import json
+
+    from ansible_collections.gymfleet.cluster.plugins.filter.firewall import firewall_port_plan
+    claims = [{"ports": 8080, "component": "node"}, {"ports": [9000, 9001], "component": "instances"},
+              {"ports": 8080, "component": "node"}]
+    text = firewall_port_plan(claims, [{"ports": 443}])
+    assert text == firewall_port_plan(claims[::-1], [{"ports": 443}])
+    plan = json.loads(text)
+    assert len(plan) == 3 and {entry["exposure"] for entry in plan} == {"members", "public"}
+    assert all(entry["proto"] == "tcp" for entry in plan)
