@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-from gymfleet import slurm
 from gymfleet.errors import Exit, GymfleetError
 from gymfleet.lab.hosts import CONNECTIONS
 from gymfleet.runner import project_root
@@ -303,8 +302,6 @@ def _playbook(args) -> int:
         import getpass
 
         request.vault_password = getpass.getpass("Vault password: ")
-    # A *.slurm.yml inventory used outside salloc runs in the allocation deploy asked for (not a --check one).
-    os.environ.update(slurm.enter(request.inventory, may_allocate=name == "deploy" and not request.check, log=_log))
     if name in CONFIRMED and not (args.yes or request.check):
         _confirm(name, request)
     if name == "status":
@@ -320,10 +317,7 @@ def _playbook(args) -> int:
     finally:
         display.finish()
     print(json.dumps(result.to_dict(), indent=2) if args.json else _summary(result, name))
-    code = _exit_code(result)
-    if name == "stop" and code == Exit.OK:
-        slurm.leave(request.inventory, _log)
-    return code
+    return _exit_code(result)
 
 
 def _status(args, request) -> int:

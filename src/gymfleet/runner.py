@@ -384,17 +384,28 @@ class RunRequest:
     forks: int | None = None
 
 
+def _log(message: str) -> None:
+    print(f"gymfleet: {message}", file=sys.stderr, flush=True)
+
+
 def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
-                 state: RunState | None = None, root: Path | None = None) -> tuple[RunResult, RunState]:
-    """Validate, then run one playbook; every event goes to `state` and then to `on_event`.
+                 state: RunState | None = None, root: Path | None = None, log=_log) -> tuple[RunResult, RunState]:
+    """Validate, then run one playbook; every event goes to `state` and then to `on_event`. On a SLURM inventory,
+    the allocation is entered first (asked for by a deploy) and given back after a stop; `log` says so.
 
     Ctrl-C (SIGINT) cancels the run through ansible-runner (the ansible-playbook process is ended), and the
     result says so with status "canceled"; it is not raised as KeyboardInterrupt.
     """
     import ansible_runner
 
+    from gymfleet import slurm
+
     root = root or collection_root()
     playbook = playbook_path(root, request.playbook)
+    # A *.slurm.yml inventory used outside salloc runs in the allocation deploy asked for (not a --check one),
+    # for the CLI and the API alike; the inventory plugin reads it while the inventory is parsed.
+    os.environ.update(slurm.enter(request.inventory, may_allocate=request.playbook == "deploy" and not request.check,
+                                  log=log))
     inventory = load_inventory(request.inventory, root)
     check_limit(inventory, request.limit)
     state = state or RunState()
@@ -473,4 +484,6 @@ def run_playbook(request: RunRequest, on_event: EventHandler | None = None,
         failures=list(state.failures), message=message, run_id=recorder.run_id,
     )
     recorder.finish(result, output)
+    if request.playbook == "stop" and result.ok and not request.check:
+        slurm.leave(request.inventory, log)
     return result, state

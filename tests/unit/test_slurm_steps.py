@@ -1,6 +1,8 @@
 """The SLURM runtime's parts that need no SLURM: step names, squeue's lines, environment files, the port hint,
 and the CLI's allocation request. The runtime against a real slurmctld and slurmd is molecule's slurm scenario."""
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -167,3 +169,32 @@ def test_installed_only_checks_the_node_for_the_services_not_running(check_mode)
     assert not result["changed"]
     assert [(s["name"], s["stale"], s["active_state"]) for s in result["services"]] == [
         ("openenv@8000", True, "active"), ("openenv@8001", False, "inactive")]
+
+
+def test_the_api_asks_for_the_allocation_on_deploy_as_the_cli_does(tmp_path, monkeypatch):
+    from gymfleet import Cluster, runner, slurm
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("SLURM_JOB_NODELIST", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "job.slurm.yml"
+    path.write_text("plugin: gymfleet.cluster.slurm_allocation\nworkers: 2\nallocate: {time: '1:00:00'}\n")
+    calls = []
+
+    def slurm_commands(argv):
+        """Test double of salloc, squeue and scancel, answering as SLURM 22.05 does."""
+        calls.append(argv[0])
+        answers = {"salloc": "salloc: Granted job allocation 42\n", "squeue": "RUNNING|node[1-3]\n", "scancel": ""}
+        out = answers[argv[0]]
+        return subprocess.CompletedProcess(argv, 0, out if argv[0] == "squeue" else "", "" if argv[0] == "squeue"
+                                           else out)
+
+    monkeypatch.setattr(slurm, "_run", slurm_commands)
+    # Past the allocation, the run itself is not this test's: it stops where the inventory would be parsed.
+    monkeypatch.setattr(runner, "load_inventory", lambda *_: (_ for _ in ()).throw(GymfleetError("parsed")))
+    with pytest.raises(GymfleetError, match="parsed"):
+        Cluster(str(path)).deploy()
+    assert calls == ["salloc", "squeue"]
+    assert (os.environ["SLURM_JOB_ID"], os.environ["SLURM_JOB_NODELIST"]) == ("42", "node[1-3]")
+    assert json.loads(slurm.record_path(path).read_text())["job"] == "42"
+
