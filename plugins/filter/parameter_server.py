@@ -6,6 +6,8 @@ import os
 import re
 import shlex
 
+from ansible_collections.gymfleet.cluster.plugins.filter.geomx import geomx_hosts, geomx_topology_problems
+
 # The role's own files, beside the user's: the bundled dist_sync check and the scheduler's port wait.
 BUNDLED_FILES = ("dist_sync_check.py", "wait_port.py")
 
@@ -127,6 +129,34 @@ def parameter_server_port_claims(processes: list[dict]) -> list[dict]:
     return claims
 
 
+def parameter_server_topology_problems(given: dict, topology: dict, members: list[str], group: str) -> list[str]:
+    """What is wrong with the job's topology as a whole, each with its fix: none given, an inconsistency
+    (geomx_topology_problems), or a host it places a process on that is not in the group.
+
+    given: parameter_server_topology as written; topology: the same with the role's defaults and the hosts'
+    addresses filled in; members: the hosts of the group."""
+    if not given:
+        return ["parameter_server_topology is empty; fix: describe the central party and the parties (or mode "
+                "single), see ansible-doc -t filter gymfleet.cluster.geomx_processes"]
+    problems = [f"parameter_server_topology: {problem}" for problem in geomx_topology_problems(topology)]
+    return problems + [f"host {host}: parameter_server_topology places processes on it but it is not in group "
+                       f"{group}; fix: add it to the group (or correct the host name)"
+                       for host in geomx_hosts(topology) if host not in members]
+
+
+def parameter_server_container_problems(host: str, in_docker_bridge: bool, image: str, python: str) -> list[str]:
+    """What keeps a host from running its processes in containers (parameter_server_runtime docker)."""
+    problems = []
+    if not in_docker_bridge:
+        problems.append(f"host {host}: parameter_server_runtime is docker but the host is not in group docker_bridge, "
+                        "which gives docker0 its subnet, routes and SNAT; fix: add it to docker_bridge (or set "
+                        "parameter_server_runtime: host)")
+    if image and not python:
+        problems.append(f"host {host}: parameter_server_image is {image} but parameter_server_python is empty; fix: "
+                        "set parameter_server_python to the interpreter in the image (python3 in GeoMX images)")
+    return problems
+
+
 def host_address_entries(hostvars: dict) -> list[str]:
     """A host's cluster address, then its Docker bridge subnet, as far as the inventory knows them."""
     return [entry for entry in (hostvars.get("cluster_address"), hostvars.get("docker_bridge_subnet")) if entry]
@@ -158,4 +188,6 @@ class FilterModule:
                 "parameter_server_services": parameter_server_services,
                 "parameter_server_port_claims": parameter_server_port_claims,
                 "host_address_entries": host_address_entries,
-                "parameter_server_status_checks": parameter_server_status_checks}
+                "parameter_server_status_checks": parameter_server_status_checks,
+                "parameter_server_topology_problems": parameter_server_topology_problems,
+                "parameter_server_container_problems": parameter_server_container_problems}

@@ -116,3 +116,26 @@ def test_in_containers_each_process_runs_docker_with_its_environment_and_the_sch
     assert scheduler["service_options"]["ExecStartPost"] == (
         "/usr/bin/python3 /opt/job/wait_port.py --container ps-scheduler 9092 --timeout 60")
     assert "ExecStartPost" not in worker["service_options"]
+
+
+def test_topology_problems_name_an_empty_topology_and_hosts_outside_the_group():
+    from ansible_collections.gymfleet.cluster.plugins.filter.parameter_server import (
+        parameter_server_topology_problems,
+    )
+    [empty] = parameter_server_topology_problems({}, {}, [], "parameter_server")
+    assert empty.startswith("parameter_server_topology is empty; fix: describe the central party")
+    topology = {"mode": "single", "single": {"host": "a", "servers": ["b"], "workers": ["c"]}}
+    problems = parameter_server_topology_problems(topology, topology, ["a", "b"], "parameter_server")
+    assert problems[-1] == ("host c: parameter_server_topology places processes on it but it is not in group "
+                            "parameter_server; fix: add it to the group (or correct the host name)")
+
+
+def test_container_problems_name_the_missing_bridge_and_interpreter():
+    from ansible_collections.gymfleet.cluster.plugins.filter.parameter_server import (
+        parameter_server_container_problems,
+    )
+    assert parameter_server_container_problems("h", True, "", "") == []
+    both = parameter_server_container_problems("h", False, "geomx:1", "")
+    assert [problem.split(";")[0] for problem in both] == [
+        "host h: parameter_server_runtime is docker but the host is not in group docker_bridge, which gives docker0 "
+        "its subnet, routes and SNAT", "host h: parameter_server_image is geomx:1 but parameter_server_python is empty"]
