@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.slurm_steps import squeue_steps_argv
@@ -68,7 +69,29 @@ def slurm_steps_probe(job: str) -> dict:
     return {"command": {"argv": squeue_steps_argv(job)}}
 
 
+SOURCE_VARIABLES = {"pip": "openenv_pip_spec", "git": "openenv_git_repo", "path": "openenv_local_path"}
+
+
+def openenv_host_problems(settings: dict) -> list[str]:
+    """What is wrong with a host's environment-server settings, each with its fix: the chosen source's variable
+    empty, a path source without server/app.py on the controller, no port.
+
+    settings: source (pip, git or path), pip_spec, git_repo, local_path, ports."""
+    problems = []
+    variable = SOURCE_VARIABLES[settings["source"]]
+    if not settings[variable.removeprefix("openenv_")]:
+        problems.append(f"openenv_source is {settings['source']} but {variable} is empty; fix: set it")
+    path = settings["local_path"]
+    if settings["source"] == "path" and path and not os.path.isfile(os.path.join(path, "server", "app.py")):
+        problems.append(f"openenv_local_path {path} has no server/app.py on the controller; fix: point it at the "
+                        "environment project (what openenv init made)")
+    if not settings["ports"]:
+        problems.append("openenv_ports is empty; fix: give at least one port (the runbook uses 8000)")
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {"openenv_services": openenv_services, "openenv_status_checks": openenv_status_checks,
-                "slurm_cpus": slurm_cpus, "slurm_steps_probe": slurm_steps_probe}
+                "slurm_cpus": slurm_cpus, "slurm_steps_probe": slurm_steps_probe,
+                "openenv_host_problems": openenv_host_problems}

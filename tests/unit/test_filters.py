@@ -425,3 +425,17 @@ def test_the_port_plan_is_the_same_file_whatever_order_the_claims_came_in():
     plan = json.loads(text)
     assert len(plan) == 3 and {entry["exposure"] for entry in plan} == {"members", "public"}
     assert all(entry["proto"] == "tcp" for entry in plan)
+
+
+def test_openenv_host_problems(tmp_path):
+    from ansible_collections.gymfleet.cluster.plugins.filter.openenv import openenv_host_problems
+    settings = {"source": "path", "pip_spec": "", "git_repo": "", "local_path": str(tmp_path), "ports": [8001]}
+    [no_app] = openenv_host_problems(settings)
+    assert no_app == (f"openenv_local_path {tmp_path} has no server/app.py on the controller; fix: point it at the "
+                      "environment project (what openenv init made)")
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "app.py").write_text("app = None\n")
+    assert openenv_host_problems(settings) == []
+    assert openenv_host_problems({**settings, "source": "git", "ports": []}) == [
+        "openenv_source is git but openenv_git_repo is empty; fix: set it",
+        "openenv_ports is empty; fix: give at least one port (the runbook uses 8000)"]
