@@ -161,6 +161,35 @@ def tailnet_guard_rules(ports: list, sources: list, public_ports: list | None = 
     return rules
 
 
+def _hostvar(hostvars, host: str, name: str):
+    found = hostvars[host] if host in hostvars else {}
+    return found.get(name) if hasattr(found, "get") else None
+
+
+def firewall_member_problems(members: list, hostvars, group: str, claims_known: bool = True) -> list[str]:
+    """What keeps the firewall from knowing whom to let in, each with its fix: no members, members whose
+    cluster_address is unknown, or claimed ports to protect while preflight did not run (claims_known false)."""
+    if not members:
+        return [f"group {group} (firewall_members_group) is empty; fix: add the cluster hosts to it"]
+    missing = [host for host in members if not _hostvar(hostvars, host, "cluster_address")]
+    if missing:
+        return [f"members without a cluster_address fact: {', '.join(missing)}; fix: run on the whole cluster once "
+                "(facts are cached) or set cluster_address_ip for them"]
+    if not claims_known:
+        return ["firewall_protect_claimed_ports is true but preflight did not run; fix: run gymfleet.cluster.preflight "
+                "first"]
+    return []
+
+
+def firewall_sources(members: list, hostvars, host: str, allowed_cidrs: list | None = None) -> list[str]:
+    """Who may reach the protected ports: every member's cluster address, the container subnets of the members
+    and of this host (docker_bridge routes them between hosts without masquerading, so a ps-lite worker in a
+    container dials a scheduler at a host's address: the members' own workloads), and allowed_cidrs."""
+    addresses = [_hostvar(hostvars, member, "cluster_address") for member in members]
+    subnets = [_hostvar(hostvars, name, "docker_bridge_subnet") for name in [host, *members]]
+    return list(dict.fromkeys([*filter(None, addresses), *filter(None, subnets), *(allowed_cidrs or [])]))
+
+
 def firewall_port_plan(ports: list, public_ports: list | None = None) -> str:
     """The host's port plan as the JSON text status reads it back from (module_utils/listeners.py): every
     protected and public port entry with its protocol, exposure and, where claimed, component and variable,
@@ -198,5 +227,6 @@ def firewall_status_checks(chains: list, boot_unit: str = "", port_plan: str = "
 class FilterModule:
     def filters(self):
         return {"chain_name_problems": chain_name_problems, "firewall_rules": firewall_rules,
-                "firewall_port_plan": firewall_port_plan,
+                "firewall_port_plan": firewall_port_plan, "firewall_member_problems": firewall_member_problems,
+                "firewall_sources": firewall_sources,
                 "tailnet_guard_rules": tailnet_guard_rules, "firewall_status_checks": firewall_status_checks}

@@ -439,3 +439,19 @@ def test_openenv_host_problems(tmp_path):
     assert openenv_host_problems({**settings, "source": "git", "ports": []}) == [
         "openenv_source is git but openenv_git_repo is empty; fix: set it",
         "openenv_ports is empty; fix: give at least one port (the runbook uses 8000)"]
+
+
+def test_firewall_members_and_sources():
+    from ansible_collections.gymfleet.cluster.plugins.filter.firewall import firewall_member_problems, firewall_sources
+    hostvars = {"a": {"cluster_address": "10.0.0.1", "docker_bridge_subnet": "172.18.1.0/24"},
+                "b": {"cluster_address": "10.0.0.2"}, "c": {}, "outside": {"docker_bridge_subnet": "172.18.9.0/24"}}
+    assert firewall_member_problems(["a", "b"], hostvars, "cluster") == []
+    assert firewall_member_problems([], hostvars, "cluster") == [
+        "group cluster (firewall_members_group) is empty; fix: add the cluster hosts to it"]
+    [missing] = firewall_member_problems(["a", "c", "d"], hostvars, "cluster")
+    assert missing.startswith("members without a cluster_address fact: c, d; fix:")
+    [no_claims] = firewall_member_problems(["a"], hostvars, "cluster", claims_known=False)
+    assert no_claims.endswith("fix: run gymfleet.cluster.preflight first")
+    # This host's own containers count even when it is no member; duplicates go.
+    assert firewall_sources(["a", "b"], hostvars, "outside", ["10.0.0.1", "192.0.2.0/24"]) == [
+        "10.0.0.1", "10.0.0.2", "172.18.9.0/24", "172.18.1.0/24", "192.0.2.0/24"]
