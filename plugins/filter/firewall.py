@@ -162,7 +162,7 @@ def tailnet_guard_rules(ports: list, sources: list, public_ports: list | None = 
 
 
 def _hostvar(hostvars, host: str, name: str):
-    found = hostvars[host] if host in hostvars else {}
+    found = hostvars.get(host, {})
     return found.get(name) if hasattr(found, "get") else None
 
 
