@@ -14,7 +14,7 @@ import os
 import socket
 import struct
 
-from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import MARK, marks
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import MARK, PORTS_MARK, marks
 from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import read_unit
 
 # /proc/net/tcp's state column: 0A is LISTEN; an unconnected UDP socket is 07 (CLOSE) with no remote port.
@@ -69,21 +69,28 @@ def unit_of(cgroup_text: str) -> str:
     return ""
 
 
+def _unit_value(text: str, key: str) -> str:
+    return next((line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith(key + "=")), "")
+
+
 def gymfleet_units(unit_dir: str) -> dict[str, dict]:
-    """Unit name -> {component, any_port} of every unit in unit_dir that gymfleet's services engine wrote."""
+    """Unit name -> {component, any_port, ports} of every unit in unit_dir that gymfleet's services engine wrote:
+    ports are the ones its declaration names (the engine writes them into the unit)."""
     owned = {}
     for path in sorted(glob.glob(os.path.join(unit_dir, "*.service"))):
         text = read_unit(path) or ""
         component = marks(text).get(MARK)
         if component:
-            any_port = any(line.strip() == f"{LISTENS_MARK}=any" for line in text.splitlines())
-            owned[os.path.basename(path)] = {"component": component, "any_port": any_port}
+            owned[os.path.basename(path)] = {
+                "component": component, "any_port": _unit_value(text, LISTENS_MARK) == "any",
+                "ports": [int(port) for port in _unit_value(text, PORTS_MARK).split() if port.isdigit()]}
     return owned
 
 
 def service_listeners(unit_dir: str = "/etc/systemd/system", proc: str = "/proc") -> list[dict]:
     """Every socket a gymfleet unit's process listens on, loopback aside: unit, component, pid, process, proto,
-    address, port and any_port (the unit's program picks its ports at run time). Read from the host's own network
+    address, port, any_port (the unit's program picks its ports at run time) and declared (the unit's declaration
+    names the port). Read from the host's own network
     namespace, so a container's sockets are not among them."""
     units = gymfleet_units(unit_dir)
     sockets = {}
@@ -113,7 +120,8 @@ def service_listeners(unit_dir: str = "/etc/systemd/system", proc: str = "/proc"
                               "pid": int(os.path.basename(pid_dir)),
                               "process": _read(os.path.join(pid_dir, "comm")).strip(), "proto": entry["proto"],
                               "address": entry["address"], "port": entry["port"],
-                              "any_port": units[unit]["any_port"]})
+                              "any_port": units[unit]["any_port"],
+                              "declared": entry["port"] in units[unit]["ports"]})
     return sorted(found, key=lambda e: (e["unit"], e["proto"], e["port"], e["address"]))
 
 
@@ -124,7 +132,7 @@ def _covers(entry: dict, proto: str, port: int) -> bool:
 
 
 def undeclared(listeners: list[dict], plan: list[dict]) -> list[dict]:
-    """The listeners whose port and protocol no entry of the port plan ({ports, proto}) covers, those of a unit
-    whose ports are picked at run time aside."""
-    return [entry for entry in listeners if not entry.get("any_port")
+    """The listeners whose port and protocol no entry of the port plan ({ports, proto}) covers, those whose unit's
+    declaration names the port and those of a unit whose ports are picked at run time aside."""
+    return [entry for entry in listeners if not entry.get("any_port") and not entry.get("declared")
             and not any(_covers(claim, entry["proto"], entry["port"]) for claim in plan)]

@@ -37,6 +37,8 @@ FILES_MARK = "X-Gymfleet-Files"
 DEFINITION_MARK = "X-Gymfleet-Definition"
 # Log files of a service beside its journal (globs, space-separated), for `gymfleet logs`; set in unit_options.
 LOGS_MARK = "X-Gymfleet-Logs"
+# The ports the declaration names, which status holds the unit's listening sockets against.
+PORTS_MARK = "X-Gymfleet-Ports"
 # Where each start records the definition it started from; tmpfs, so nothing outlives a boot.
 RECORD_DIR = "/run/gymfleet/services"
 # Units written by gymfleet before the engine carried a mark; the engine adopts them.
@@ -96,6 +98,7 @@ def unit_sections(spec: dict, component: str, digest: str) -> dict:
         MARK: component,
         DEFINITION_MARK: digest,
         FILES_MARK: " ".join(spec["files"]) or None,
+        PORTS_MARK: " ".join(str(port) for port in spec["ports"]) or None,
         "Wants": ["network-online.target"] + _with_suffix(spec["wants"]),
         "After": ["network-online.target"] + _with_suffix(spec["after"]),
         "Requires": _with_suffix(spec["requires"]) or None,

@@ -18,6 +18,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.listeners import 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:ACB9 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1 0 100 0 0 10 0
    1: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 2222 1 0 100 0 0 10 0
+   3: 00000000:2049 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 6666 1 0 100 0 0 10 0
    2: 02011EAC:A0D2 0A011EAC:18EB 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0 20 4 30 10 -1
 """
 # [::]:8265 LISTEN, and a UDP6 socket bound to ::1 (rows of real tables, header shortened).
@@ -34,7 +35,8 @@ UDP6 = f"""  sl  local_address  remote_address  st ... inode ref pointer drops
 def test_net_tables_give_listening_and_bound_sockets_only():
     assert parse_net_table(TCP, "tcp") == [
         {"proto": "tcp", "address": "0.0.0.0", "port": 44217, "inode": "1111"},
-        {"proto": "tcp", "address": "127.0.0.1", "port": 6379, "inode": "2222"}]
+        {"proto": "tcp", "address": "127.0.0.1", "port": 6379, "inode": "2222"},
+        {"proto": "tcp", "address": "0.0.0.0", "port": 8265, "inode": "6666"}]
     assert parse_net_table(TCP6, "tcp") == [{"proto": "tcp", "address": "::", "port": 8265, "inode": "4444"}]
     assert parse_net_table(UDP6, "udp") == [{"proto": "udp", "address": "::1", "port": 53, "inode": "5555"}]
 
@@ -61,17 +63,19 @@ def _fake_proc(root, pid, unit, inodes):
 def test_a_gymfleet_units_non_loopback_sockets_are_its_listeners(tmp_path):
     units = tmp_path / "units"
     units.mkdir()
-    (units / "gymfleet-ray-head.service").write_text("[Unit]\nX-Gymfleet-Component=ray\n")
+    (units / "gymfleet-ray-head.service").write_text("[Unit]\nX-Gymfleet-Component=ray\nX-Gymfleet-Ports=8265\n")
     (units / "other.service").write_text("[Unit]\nDescription=not ours\n")
     (units / "ps-server.service").write_text("[Unit]\nX-Gymfleet-Component=ps\nX-Gymfleet-Listens=any\n")
-    proc = _fake_proc(tmp_path, 41, "gymfleet-ray-head.service", ["1111", "2222"])
+    proc = _fake_proc(tmp_path, 41, "gymfleet-ray-head.service", ["1111", "2222", "6666"])
     _fake_proc(tmp_path, 42, "other.service", ["5555"])
     _fake_proc(tmp_path, 43, "ps-server.service", ["4444"])
     assert service_listeners(str(units), str(proc)) == [
         {"unit": "gymfleet-ray-head.service", "component": "ray", "pid": 41, "process": "raylet", "proto": "tcp",
-         "address": "0.0.0.0", "port": 44217, "any_port": False},
+         "address": "0.0.0.0", "port": 8265, "any_port": False, "declared": True},
+        {"unit": "gymfleet-ray-head.service", "component": "ray", "pid": 41, "process": "raylet", "proto": "tcp",
+         "address": "0.0.0.0", "port": 44217, "any_port": False, "declared": False},
         {"unit": "ps-server.service", "component": "ps", "pid": 43, "process": "raylet", "proto": "tcp",
-         "address": "::", "port": 8265, "any_port": True}]
+         "address": "::", "port": 8265, "any_port": True, "declared": False}]
 
 
 def test_the_plan_covers_ports_and_ranges_of_the_same_protocol():
@@ -80,6 +84,7 @@ def test_the_plan_covers_ports_and_ranges_of_the_same_protocol():
     plan = [{"ports": 8265}, {"ports": [10002, 10999], "proto": "tcp"}, {"ports": 6379}]
     assert undeclared(listeners, plan) == listeners[2:]
     assert undeclared([{"proto": "tcp", "port": 39211, "any_port": True}], plan) == []
+    assert undeclared([{"proto": "tcp", "port": 8000, "declared": True}], plan) == []
 
 
 ROW = {"judge": "listeners", "system": "firewall", "component": "ports"}
