@@ -38,6 +38,16 @@ def shared_value_problems(values_by_host: dict, what: str, fix: str) -> list[str
     ]
 
 
+def host_values(hosts: list[str], hostvars, name: str) -> dict:
+    """host -> the host's variable `name`, for the hosts that define it (in the order given)."""
+    values = {}
+    for host in hosts:
+        found = hostvars.get(host, {})
+        if hasattr(found, "get") and found.get(name) is not None:
+            values[host] = found.get(name)
+    return values
+
+
 def cluster_problems(hosts: list[str], hostvars, rules: list[dict], groups: dict) -> list[str]:
     """The checks across the cluster's hosts: two hosts with one hostname (registries key nodes by it) or one
     cluster address, and the inventory's group size rules ({group, min, max, exactly}).
@@ -81,5 +91,6 @@ class FilterModule:
             "group_size_problems": group_size_problems,
             "shared_value_problems": shared_value_problems,
             "cluster_problems": cluster_problems,
+            "host_values": host_values,
             "components_for": components_for,
         }

@@ -455,3 +455,9 @@ def test_firewall_members_and_sources():
     # This host's own containers count even when it is no member; duplicates go.
     assert firewall_sources(["a", "b"], hostvars, "outside", ["10.0.0.1", "192.0.2.0/24"]) == [
         "10.0.0.1", "10.0.0.2", "172.18.9.0/24", "172.18.1.0/24", "192.0.2.0/24"]
+
+
+def test_host_values_leave_out_hosts_without_the_variable():
+    from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import host_values
+    hostvars = {"a": {"x": "1"}, "b": {"x": None}, "c": {}, "d": {"x": ""}}
+    assert host_values(["d", "a", "b", "c", "e"], hostvars, "x") == {"d": "", "a": "1"}
