@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
+import json
 import os
 import re
 import time
@@ -21,6 +22,7 @@ import time
 from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     Deadline,
     definition_hash,
+    normalize,
     probe,
     start_levels,
 )
@@ -39,6 +41,9 @@ DEFINITION_MARK = "X-Gymfleet-Definition"
 LOGS_MARK = "X-Gymfleet-Logs"
 # The ports the declaration names, which status holds the unit's listening sockets against.
 PORTS_MARK = "X-Gymfleet-Ports"
+# The declaration's health probe (JSON), so that what is installed can be started, restarted and judged from the
+# unit alone, without the role's variables.
+HEALTH_MARK = "X-Gymfleet-Health"
 # Where each start records the definition it started from; tmpfs, so nothing outlives a boot.
 RECORD_DIR = "/run/gymfleet/services"
 # Units written by gymfleet before the engine carried a mark; the engine adopts them.
@@ -99,6 +104,7 @@ def unit_sections(spec: dict, component: str, digest: str) -> dict:
         DEFINITION_MARK: digest,
         FILES_MARK: " ".join(spec["files"]) or None,
         PORTS_MARK: " ".join(str(port) for port in spec["ports"]) or None,
+        HEALTH_MARK: json.dumps(spec["health"], sort_keys=True) if spec["health"] else None,
         "Wants": ["network-online.target"] + _with_suffix(spec["wants"]),
         "After": ["network-online.target"] + _with_suffix(spec["after"]),
         "Requires": _with_suffix(spec["requires"]) or None,
@@ -127,12 +133,19 @@ def unit_sections(spec: dict, component: str, digest: str) -> dict:
     return {"Unit": unit, "Service": service, "Install": {"WantedBy": "multi-user.target"}}
 
 
+def _declared_health(probe: dict) -> dict:
+    """A normalized probe ({kind, target, timeout, ...}) written back as the declaration it came from."""
+    declared = {probe["kind"]: probe["target"], "timeout": probe["timeout"]}
+    declared.update({key: probe[key] for key in ("expect", "headers") if key in probe})
+    return declared
+
+
 def marks(text: str | None) -> dict:
     """The gymfleet marks in a unit file's text."""
     found = {}
     for line in (text or "").splitlines():
         key, sep, value = line.partition("=")
-        if sep and key in (MARK, FILES_MARK, DEFINITION_MARK):
+        if sep and key in (MARK, FILES_MARK, DEFINITION_MARK, PORTS_MARK, HEALTH_MARK):
             found[key] = value.strip()
     return found
 
@@ -164,6 +177,26 @@ class SystemdRuntime:
             if mark == self.component or (legacy and any(fnmatch.fnmatch(name, p) for p in self.adopt)):
                 owned[name] = path
         return owned
+
+    def installed_specs(self) -> list[dict]:
+        """The declarations of this component's installed units as far as their files tell: name, order among
+        them (After=), health and ports. Enough to start, restart, stop and probe what a deploy installed without
+        the role's variables; never enough to write a unit."""
+        owned = self.owned_units()
+        names = {unit.removesuffix(".service") for unit in owned}
+        specs = []
+        for unit, path in owned.items():
+            text = read_unit(path) or ""
+            found = marks(text)
+            after = [word.removesuffix(".service") for line in text.splitlines() if line.startswith("After=")
+                     for word in line.split("=", 1)[1].split()]
+            spec = normalize({"name": unit.removesuffix(".service"), "argv": ["/bin/true"],
+                              "after": [name for name in after if name in names],
+                              "health": _declared_health(json.loads(found[HEALTH_MARK]))
+                              if found.get(HEALTH_MARK) else None,
+                              "ports": [int(p) for p in found.get(PORTS_MARK, "").split() if p.isdigit()]})
+            specs.append(spec)
+        return specs
 
     def show(self, units: list[str]) -> dict[str, dict]:
         """systemctl show for many units in one call."""

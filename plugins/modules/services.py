@@ -170,6 +170,16 @@ options:
     type: str
     choices: [systemd, slurm]
     default: systemd
+  installed:
+    description:
+      - Act on the component's units as a deploy installed them, without O(services) - each unit carries its
+        declaration's order among them, health probe and ports - so a component can be started, restarted, stopped
+        or probed without its role's variables (the generic entry points of the lifecycle playbooks).
+      - Only with O(state=started), O(state=restarted), O(state=stopped) or O(state=probed) and the C(systemd)
+        runtime; nothing is written, removed, enabled or disabled, and O(services), O(layout), O(environments),
+        O(chains) and O(displace) must be empty.
+    type: bool
+    default: false
   slurm:
     description: Where the steps run, with O(runtime=slurm).
     type: dict
@@ -337,6 +347,12 @@ requirements:
 """
 
 EXAMPLES = r"""
+- name: Start what a deploy installed for the component, in its order, waiting for each unit's health
+  gymfleet.cluster.services:
+    component: redis
+    installed: true
+    state: started
+
 - name: Run two Redis instances, removing any other of the component
   gymfleet.cluster.services:
     component: redis
@@ -600,7 +616,7 @@ def _report(runtime: SystemdRuntime, specs: list[dict], hashes: dict, check_heal
     return report
 
 
-def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) -> dict:
+def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict], touch_enablement: bool = True) -> dict:
     params = module.params
     state = params["state"]
     deadline = Deadline(params["timeout"])
@@ -651,7 +667,7 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
             runtime.daemon_reload()
     if state != "absent":
         result["displaced"] = runtime.displace(params["displace"])
-        enabled_changed = runtime.set_enabled(specs, plan["units"])
+        enabled_changed = runtime.set_enabled(specs, plan["units"]) if touch_enablement else []
         if not module.check_mode and actions:
             runtime.start(actions, deadline, params["parallel"])
     else:
@@ -661,6 +677,28 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict]) 
     result["services"] = [] if state == "absent" or module.check_mode else _report(
         runtime, specs, plan["hashes"], check_health=False)
     return result
+
+
+INSTALLED_STATES = ("started", "restarted", "stopped", "probed")
+
+
+def run_installed(module: AnsibleModule, component: str) -> None:
+    """installed=true: the component's units as a deploy left them, started, restarted, stopped or probed in the
+    order and with the health their files carry; nothing is written, removed, enabled or disabled."""
+    params = module.params
+    given = [key for key in ("services", "layout", "environments", "chains", "displace") if params[key]]
+    if params["state"] not in INSTALLED_STATES or given or params["runtime"] != "systemd":
+        module.fail_json(msg=f"component {component}: installed=true takes state {', '.join(INSTALLED_STATES)} with "
+                             f"the systemd runtime and no {', '.join(given) or 'declarations'}; fix: drop "
+                             "installed to converge declarations")
+    params.update(apply_changes=False, prune=False)
+    runtime = SystemdRuntime(module, component, params["unit_dir"], params["adopt"])
+    try:
+        specs = runtime.installed_specs()
+        result = converge(module, runtime, specs, touch_enablement=False)
+    except (ServiceFailure, DeclarationError, UnitError, ValueError) as exc:
+        module.fail_json(msg=f"component {component}: {exc}", **getattr(exc, "details", {}))
+    module.exit_json(**result)
 
 
 def main():
@@ -682,6 +720,7 @@ def main():
             "environments": {"type": "list", "elements": "dict", "default": [], "options": ENVIRONMENT_ENTRY_OPTIONS},
             "runtime": {"type": "str", "default": "systemd", "choices": ["systemd", "slurm"]},
             "slurm": {"type": "dict", "options": SLURM_OPTIONS},
+            "installed": {"type": "bool", "default": False},
         },
         required_if=[("runtime", "slurm", ["slurm"])],
         supports_check_mode=True,
@@ -689,6 +728,8 @@ def main():
     component = module.params["component"]
     if not COMPONENT_RE.match(component):
         module.fail_json(msg=f"component {component!r}: use lower-case letters, digits, - and _")
+    if module.params["installed"]:
+        run_installed(module, component)
     try:
         specs = normalize_all(module.params["services"] if module.params["state"] != "absent" else [])
     except DeclarationError as exc:

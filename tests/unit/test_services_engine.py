@@ -547,3 +547,29 @@ def test_parallel_bounds_how_many_start_at_once():
     SystemdRuntime(module, "trial").start([(spec, "start") for spec in specs], Deadline(30), 2)
     starts = [call[call.index("--") + 1:] for call in module.calls if call[:2] == ["systemctl", "start"]]
     assert starts == [["i0.service", "i1.service"], ["i2.service", "i3.service"], ["i4.service"]]
+
+
+def test_installed_units_tell_their_order_health_and_ports_without_the_declarations(tmp_path):
+    """A unit the engine wrote carries enough of its declaration to be started, restarted, stopped and probed
+    without the role's variables: what `gymfleet start` and the generic entry points use."""
+    from ansible_collections.gymfleet.cluster.plugins.modules.services import converge
+
+    api = web("api@8000", health={"http": "http://127.0.0.1:8000/health"})
+    worker = web("worker@9000", after=["api@8000"], ports=[9000], health=None)
+    for spec in normalize_all([api, worker]):
+        text = render_unit(unit_sections(spec, "trial", definition_hash(spec, {})))
+        (tmp_path / f"{spec['name']}.service").write_text(text)
+    (tmp_path / "other.service").write_text("[Unit]\nX-Gymfleet-Component=someone-else\n")
+    runtime = SystemdRuntime(None, "trial", str(tmp_path))
+    installed = {spec["name"]: spec for spec in runtime.installed_specs()}
+    assert sorted(installed) == ["api@8000", "worker@9000"]
+    assert installed["api@8000"]["health"] == normalize(api)["health"], "the same probe as the declaration's"
+    assert (installed["worker@9000"]["after"], installed["worker@9000"]["ports"]) == (["api@8000"], [9000])
+
+    module = FakeModule({"api@8000.service": {"ActiveState": "active"}, "worker@9000.service": {}})
+    module.check_mode, module._diff = True, False
+    module.params = {"state": "started", "timeout": 10, "prune": False, "apply_changes": False, "parallel": 2,
+                     "displace": []}
+    runtime = SystemdRuntime(module, "trial", str(tmp_path))
+    result = converge(module, runtime, runtime.installed_specs(), touch_enablement=False)
+    assert (result["started"], result["written"], result["removed"]) == (["worker@9000.service"], [], [])
