@@ -32,6 +32,16 @@ HEADERS = {
     "restart": "# Restarts every system as deployed, in the deploy order, waiting for each to be healthy.",
 }
 VERBS = {"start": "Start", "stop": "Stop", "restart": "Restart"}
+STATES = {"start": "started", "stop": "stopped", "restart": "restarted"}
+# A role that declares services and has no file for an entry point: its units as installed, in their order and
+# with their health (the engine reads both from the units), so its variables are not needed.
+GENERIC = """  tasks:
+    - name: {verb} {title}, as installed
+      gymfleet.cluster.services:
+        component: {role}
+        installed: true
+        state: {state}{timeout}"""
+TIMEOUT = '\n        timeout: "{{{{ {role}_wait_timeout | default(300) }}}}"'
 STATUS = '''---
 {generated}
 # Status reads and changes nothing, so it skips the full preflight. Each host is asked once (module host_status)
@@ -123,6 +133,10 @@ def render(entry: str, parts: list[dict]) -> str:
                           for c in with_status)
         terms = [f"(__{c['role']}_status_checks if {c['groups']} | intersect(group_names) else [])"
                  for c in with_status]
+        # A role that declares services and has no checks of its own: its units, judged from their declarations.
+        terms += [f"(('{c['role']}' | gymfleet.cluster.service_status_checks('{c['system']}', '{c['title']}'))"
+                  f" if {c['groups']} | intersect(group_names) else [])"
+                  for c in parts if c["declares_services"] and "status" not in c["entry_points"]]
         checks = "\n".join(f"          {'{{' if i == 0 else '  +'} {term}" for i, term in enumerate(terms)) + " }}"
         return STATUS.format(generated=GENERATED, imports=imports, checks=checks)
     plays = []
@@ -133,12 +147,16 @@ def render(entry: str, parts: list[dict]) -> str:
                         f"        name: gymfleet.cluster.{c['role']}\n        rolespec_validate: false")
                 plays.append(_play(c, c["title"], body, c["note"]))
     else:
-        chosen = [c for c in parts if c["deploy"] and entry in c["entry_points"]]
+        chosen = [c for c in parts if c["deploy"] and (entry in c["entry_points"] or c["declares_services"])]
         for c in reversed(chosen) if entry == "stop" else chosen:
             verb = VERBS[entry]
-            body = (f"  tasks:\n    - name: {verb} {c['title']}\n      ansible.builtin.include_role:\n"
-                    f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: {entry}\n"
-                    "        rolespec_validate: false")
+            if entry in c["entry_points"]:
+                body = (f"  tasks:\n    - name: {verb} {c['title']}\n      ansible.builtin.include_role:\n"
+                        f"        name: gymfleet.cluster.{c['role']}\n        tasks_from: {entry}\n"
+                        "        rolespec_validate: false")
+            else:
+                body = GENERIC.format(verb=verb, title=c["title"], role=c["role"], state=STATES[entry],
+                                      timeout="" if entry == "stop" else TIMEOUT.format(role=c["role"]))
             plays.append(_play(c, f"{verb} {c['title']}", body, stopping=entry == "stop"))
     return "---\n" + GENERATED + "\n" + HEADERS[entry] + "\n" + PREFLIGHT + "\n" + "\n".join(plays)
 

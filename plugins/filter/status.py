@@ -24,6 +24,13 @@ def status_report(hosts: list, hostvars, answered: list, register: str = "gymfle
         raise AnsibleFilterError(f"status_report: {exc}") from None
 
 
+def service_status_checks(component: str, system: str, title: str) -> list[dict]:
+    """The status check of a component with no judge of its own (module host_status): its installed units, each
+    with its declared health, judged by `services` (module_utils/status_rows.py) as one row titled after it."""
+    return [{"id": component, "probes": {"units": {"units": {"component": component, "health": True}}},
+             "row": {"judge": "services", "system": system, "component": title, "unit_component": component}}]
+
+
 class FilterModule:
     def filters(self):
-        return {"status_report": status_report}
+        return {"status_report": status_report, "service_status_checks": service_status_checks}

@@ -21,6 +21,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.omniboxes import 
 from ansible_collections.gymfleet.cluster.plugins.module_utils.ray_dashboard import fetch as fetch_ray
 from ansible_collections.gymfleet.cluster.plugins.module_utils.redis_args import connect, health
 from ansible_collections.gymfleet.cluster.plugins.module_utils.resp import RespError
+from ansible_collections.gymfleet.cluster.plugins.module_utils.services import probe as probe_health
 from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import (
     DEFINITION_MARK,
     SystemdRuntime,
@@ -117,7 +118,10 @@ def _units(module, spec: dict, timeout: float) -> dict:
     names = sorted(paths)
     try:
         states = runtime.show(names)
-    except Exception as exc:  # systemctl missing or refusing
+        # With health, each active unit's own probe, as its declaration gave it (the engine keeps it in the unit).
+        declared = {f"{unit['name']}.service": unit for unit in runtime.installed_specs()} if spec.get("health") \
+            else {}
+    except Exception as exc:  # systemctl missing or refusing, a unit file the engine cannot read back
         return {"error": str(exc)}
     units = []
     for name in names:
@@ -128,6 +132,8 @@ def _units(module, spec: dict, timeout: float) -> dict:
                       "restarts": state["restarts"], "enabled": state["enabled"],
                       # The process runs another definition than the installed unit's: a deploy restarts it.
                       "stale": bool(installed) and state["active_state"] == "active" and running != installed})
+        if name in declared and state["active_state"] == "active":
+            units[-1]["health"] = probe_health(declared[name], module.run_command if module else None)
     return {"units": units}
 
 

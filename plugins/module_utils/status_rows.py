@@ -238,6 +238,28 @@ def firewall(host, row, results, answers) -> dict:
     return _row(host, row, DOWN if problems else UP, detail, {"rules": counts, "problems": problems})
 
 
+def services(host, row, results, answers) -> dict:
+    """A component judged from its declaration alone: every unit a deploy installed is active, and every declared
+    health probe answers. For systems without a judge of their own."""
+    answer = results["units"]
+    if "error" in answer:
+        return _row(host, row, DOWN, f"units unreadable: {answer['error']}", {"units": 0, "active": 0})
+    units = answer.get("units", [])
+    down = [u for u in units if u["active_state"] != "active"]
+    sick = [u for u in units if u.get("health") and not u["health"].get("ok")]
+    problems = [f"{u['unit']} is {u['active_state']} ({u['sub_state']})" for u in down]
+    problems += [f"{u['unit']} is unhealthy: {u['health']['detail']}" for u in sick]
+    metrics = {"units": len(units), "active": sum(u["active_state"] == "active" for u in units)}
+    if not units:
+        return _row(host, row, DOWN, f"no unit of {row['unit_component']} is installed; fix: gymfleet deploy",
+                    metrics)
+    if problems:
+        first = (down + sick)[0]["unit"]
+        return _row(host, row, DOWN, f"{'; '.join(problems)}; fix: journalctl -u {first}, then gymfleet start",
+                    metrics)
+    return _row(host, row, UP, f"{len(units)}/{len(units)} units active and healthy{_stale_note(answer)}", metrics)
+
+
 def listeners(host, row, results, answers) -> dict:
     """Every socket a gymfleet service listens on beyond loopback must be in the host's port plan: a port that
     upstream software opens on its own is refused to non-members by the firewall, but nobody decided it."""
@@ -277,7 +299,7 @@ def stalled_job(rows: list[dict]) -> list[dict]:
 
 JUDGES = {judge.__name__: judge for judge in (tailscale, python_env, redis, omniboxes_node, omniboxes_master,
                                               ray_node, openenv_server, envoy, parameter_server, firewall,
-                                              listeners)}
+                                              listeners, services)}
 
 
 def address_row(host: str, address: str, addresses: list[str]) -> dict | None:

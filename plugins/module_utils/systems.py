@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 ENTRY_POINTS = ("start", "stop", "restart", "status")
+# The entry points a role that declares services gets from its installed units when it has no file for them.
+GENERIC_ENTRY_POINTS = ("start", "stop", "restart")
 COMPONENT_KEYS = {"role", "groups", "title", "tags", "any_errors_fatal", "note", "deploy"}
 
 
@@ -44,14 +46,27 @@ def components(manifest: dict, roles_dir: str) -> list[dict]:
                 "deploy": bool(component.get("deploy", True)),
                 "preflight": os.path.isfile(os.path.join(tasks, "preflight.yml")),
                 "entry_points": [e for e in ENTRY_POINTS if os.path.isfile(os.path.join(tasks, f"{e}.yml"))],
+                "declares_services": _declares_services(roles_dir, role),
             })
     return found
+
+
+def _declares_services(roles_dir: str, role: str) -> bool:
+    """Whether the role declares services for the engine (a __<role>_services variable in vars/main.yml): its
+    installed units can then be started, restarted and stopped without a task file of its own."""
+    try:
+        with open(os.path.join(roles_dir, role, "vars", "main.yml"), encoding="utf-8") as handle:
+            return any(line.startswith(f"__{role}_services:") for line in handle)
+    except OSError:
+        return False
 
 
 def status_titles(manifest: dict) -> dict[str, str]:
     """System name -> title, in the order `gymfleet status` shows them."""
     titles = {system["name"]: system["title"] for system in manifest["systems"]}
-    order = manifest.get("status_order") or list(titles)
+    # status_order puts the ones a person looks at first; a system it does not name (a new one) comes after.
+    order = list(manifest.get("status_order") or [])
+    order += [name for name in titles if name not in order]
     missing = [name for name in order if name not in titles]
     if missing:
         raise ManifestError(f"status_order names {missing}, which are not systems; fix: remove them")

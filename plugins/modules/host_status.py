@@ -21,8 +21,9 @@ description:
     C(connected_clients), C(keys); C(redis_registry: {host, port, db}) gives OmniBoxes' registered C(nodes);
     C(ray_dashboard: {url, token_path}) gives Ray's C(nodes), C(alive), C(totals), C(ray_version);
     C(envoy_clusters: {admin_url, cluster}) gives the cluster's C(backends); C(units: {component} or
-    {pattern}) gives each unit's C(active_state), C(sub_state), C(restarts), C(enabled) and C(stale) (its
-    process runs another definition than the installed unit's); C(file: {path}) gives its C(text);
+    {pattern}, and health) gives each unit's C(active_state), C(sub_state), C(restarts), C(enabled) and C(stale)
+    (its process runs another definition than the installed unit's), and with C(health) each active unit's
+    C(health) from the probe its declaration gave (kept in the unit); C(file: {path}) gives its C(text);
     C(iptables_chain: {chain, table, jumps, save_path}) gives whether the chain C(exists), its number of C(rules),
     its C(missing_jumps) and C(drift) (its rules differ from the copy the last deploy saved at C(save_path);
     null without one); C(listeners: {plan, unit_dir}) gives every socket beyond loopback that a process of a

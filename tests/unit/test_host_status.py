@@ -280,3 +280,24 @@ def test_a_firewall_without_a_boot_unit_is_fixed_by_a_deploy():
     row = status_rows.firewall("h", {**FIREWALL_ROW, "chains": ["GYMFLEET-INPUT"], "boot_unit": ""},
                                {"GYMFLEET-INPUT": {**WHOLE, "missing_jumps": ["-A INPUT -j GYMFLEET-INPUT"]}}, {})
     assert row["detail"].endswith("; fix: gymfleet deploy --tags firewall")
+
+
+SERVICES_ROW = {"judge": "services", "system": "hello", "component": "Hello servers", "unit_component": "hello"}
+
+
+def _unit(name, active="active", health=None):
+    entry = {"unit": name, "active_state": active, "sub_state": "running" if active == "active" else "dead",
+             "restarts": 0, "enabled": True, "stale": False}
+    return {**entry, "health": health} if health is not None else entry
+
+
+@pytest.mark.parametrize("units, state, detail", [
+    ([_unit("a.service", health={"ok": True, "detail": "HTTP 200"}), _unit("b.service")], "up",
+     "2/2 units active and healthy"),
+    ([_unit("a.service", active="failed"), _unit("b.service", health={"ok": False, "detail": "refused"})], "DOWN",
+     "a.service is failed (dead); b.service is unhealthy: refused; fix: journalctl -u a.service, then gymfleet start"),
+    ([], "DOWN", "no unit of hello is installed; fix: gymfleet deploy"),
+])
+def test_a_component_without_a_judge_is_judged_by_its_units_and_their_declared_health(units, state, detail):
+    row = status_rows.services("h", SERVICES_ROW, {"units": {"units": units}}, None)
+    assert (row["state"], row["detail"], row["system"], row["component"]) == (state, detail, "hello", "Hello servers")

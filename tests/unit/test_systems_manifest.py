@@ -27,12 +27,25 @@ def test_every_role_that_runs_something_is_a_component_once():
 
 def test_components_know_their_entry_points_from_the_role_files():
     parts = {p["role"]: p for p in components(MANIFEST, ROLES)}
-    assert parts["redis"]["entry_points"] == ["start", "stop", "restart", "status"]
+    assert parts["redis"]["entry_points"] == ["status"] and parts["redis"]["declares_services"] is True
+    assert parts["ray"]["entry_points"] == ["start", "stop", "restart", "status"]
+    assert parts["firewall"]["declares_services"] is False
     assert parts["static_routes"]["entry_points"] == [] and parts["static_routes"]["preflight"] is False
     assert parts["firewall"]["entry_points"] == ["status"] and parts["firewall"]["preflight"] is True
     assert parts["redis"]["preflight"] is True
     assert parts["envoy"]["tags"] == ["openenv", "envoy"] and parts["ray"]["tags"] == ["ray"]
     assert parts["parameter_server"]["any_errors_fatal"] is True
+
+
+def test_a_role_that_declares_services_gets_generic_entry_points_from_its_installed_units():
+    start = yaml.safe_load((ROOT / "playbooks" / "start.yml").read_text())
+    [redis] = [play for play in start if play.get("hosts") == "redis"]
+    assert redis["tasks"] == [{"name": "Start Redis, as installed", "gymfleet.cluster.services": {
+        "component": "redis", "installed": True, "state": "started",
+        "timeout": "{{ redis_wait_timeout | default(300) }}"}}]
+    # A role without services (the firewall's boot unit is no service to stop) gets none.
+    stop = yaml.safe_load((ROOT / "playbooks" / "stop.yml").read_text())
+    assert not [play for play in stop if play.get("hosts") == "cluster"]
 
 
 def test_the_playbooks_are_current():
