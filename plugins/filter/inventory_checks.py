@@ -48,6 +48,15 @@ def host_values(hosts: list[str], hostvars, name: str) -> dict:
     return values
 
 
+def address_interface(facts: dict, address: str) -> str:
+    """The interface whose first IPv4 address is `address`, from setup's (or host_facts') network facts, or ''."""
+    for name in facts.get("interfaces") or []:
+        interface = facts.get(name.replace("-", "_")) or {}
+        if (interface.get("ipv4") or {}).get("address") == address and address:
+            return interface.get("device", name)
+    return ""
+
+
 def cluster_problems(hosts: list[str], hostvars, rules: list[dict], groups: dict) -> list[str]:
     """The checks across the cluster's hosts: two hosts with one hostname (registries key nodes by it) or one
     cluster address, and the inventory's group size rules ({group, min, max, exactly}).
@@ -92,5 +101,6 @@ class FilterModule:
             "shared_value_problems": shared_value_problems,
             "cluster_problems": cluster_problems,
             "host_values": host_values,
+            "address_interface": address_interface,
             "components_for": components_for,
         }

@@ -461,3 +461,13 @@ def test_host_values_leave_out_hosts_without_the_variable():
     from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import host_values
     hostvars = {"a": {"x": "1"}, "b": {"x": None}, "c": {}, "d": {"x": ""}}
     assert host_values(["d", "a", "b", "c", "e"], hostvars, "x") == {"d": "", "a": "1"}
+
+
+def test_address_interface_finds_the_interface_holding_the_address():
+    from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import address_interface
+    facts = {"interfaces": ["lo", "eth0", "br-1"], "lo": {"device": "lo", "ipv4": {"address": "127.0.0.1"}},
+             "eth0": {"device": "eth0", "ipv4": {"address": "10.0.0.5"}},
+             "br_1": {"device": "br-1", "ipv4": {"address": "172.18.0.1"}}}
+    assert address_interface(facts, "10.0.0.5") == "eth0"
+    assert address_interface(facts, "172.18.0.1") == "br-1"
+    assert address_interface(facts, "10.9.9.9") == "" and address_interface({}, "") == ""
