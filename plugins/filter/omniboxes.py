@@ -303,9 +303,23 @@ def omniboxes_services(settings: dict) -> list[dict]:
     return [service for service in services if service]
 
 
+def omniboxes_flush_summary(registry: dict | None, pool: dict | None, check: bool = False) -> str:
+    """One line of what a flush removed (or would): the registry keys on a master (module omniboxes_registry's
+    result), the pool's available and in-use ports on a node (module omniboxes_pool's); None for a part the host
+    does not have."""
+    parts = []
+    if registry is not None:
+        parts.append(f"registry keys {', '.join(registry.get('removed') or []) or 'none'}")
+    if pool is not None:
+        before = pool.get("before") or {}
+        parts.append(f"pool available={','.join(map(str, before.get('available') or [])) or 'none'} "
+                     f"in_use={','.join(map(str, before.get('in_use') or [])) or 'none'}")
+    return f"{'would flush' if check else 'flushed'}: {'; '.join(parts)}"
+
+
 class FilterModule:
     def filters(self):
         return {"omniboxes_host_problems": omniboxes_host_problems, "omniboxes_project": omniboxes_project,
                 "omniboxes_requirements": omniboxes_requirements, "omniboxes_browser_plan": omniboxes_browser_plan,
                 "omniboxes_services": omniboxes_services, "omniboxes_topology_problems": omniboxes_topology_problems,
-                "omniboxes_port_claims": omniboxes_port_claims}
+                "omniboxes_port_claims": omniboxes_port_claims, "omniboxes_flush_summary": omniboxes_flush_summary}

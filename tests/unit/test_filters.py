@@ -471,3 +471,12 @@ def test_address_interface_finds_the_interface_holding_the_address():
     assert address_interface(facts, "10.0.0.5") == "eth0"
     assert address_interface(facts, "172.18.0.1") == "br-1"
     assert address_interface(facts, "10.9.9.9") == "" and address_interface({}, "") == ""
+
+
+def test_omniboxes_flush_summary():
+    from ansible_collections.gymfleet.cluster.plugins.filter.omniboxes import omniboxes_flush_summary
+    registry = {"removed": ["omnibox:node1", "omnibox:node2"]}
+    pool = {"before": {"available": [9000, 9001], "in_use": []}}
+    assert omniboxes_flush_summary(registry, pool) == (
+        "flushed: registry keys omnibox:node1, omnibox:node2; pool available=9000,9001 in_use=none")
+    assert omniboxes_flush_summary(None, {"before": {}}, True) == "would flush: pool available=none in_use=none"
