@@ -11,6 +11,10 @@ up at once and the runs alternate between the trees, so a busy machine weighs on
   demo cold             lab up from the image, stack laid out, the whole stack deployed (one run)
   demo no-op deploy     the same deploy again: nothing to start, nothing may change
   demo status           `gymfleet status --json`
+  ports answering a non-member
+                        every TCP port a demo host listens on beyond loopback, tried from a container on the lab's
+                        network that is no member, after the cold deploy and again after `deploy -t redis` adding an
+                        instance while a program holds a port of its own; SSH aside
   remote calls per host the tasks of that no-op deploy that reach a host (a module, or an action plugin that runs
                         one), per host, from the run's kept events; controller-only tasks (assert, set_fact,
                         include_*, debug, validate_argument_spec) are left out
@@ -114,6 +118,44 @@ class Lab:
         healthy = bool(proc.stdout.strip()) and json.loads(proc.stdout).get("healthy", False)
         return seconds, healthy
 
+    def nodes_names(self) -> list[str]:
+        return [f"{self.name}-node{index}" for index in range(1, self.nodes + 1)]
+
+    def exposed(self) -> list[str]:
+        """host:port of every TCP port beyond loopback that answers a container on the lab's network that is no
+        member, SSH aside."""
+        from gymfleet.lab.hosts import network_name
+
+        probe = ("import socket,sys\nfor p in sys.argv[2:]:\n try:\n  socket.create_connection((sys.argv[1], "
+                 "int(p)), 1).close(); print(p)\n except OSError: pass")
+        answered = []
+        for node in self.nodes_names():
+            listening = subprocess.run(["docker", "exec", node, "ss", "-ltnH"], capture_output=True, text=True,
+                                       check=True).stdout.split("\n")
+            local = [line.split()[3] for line in listening if line.strip()]
+            ports = sorted({address.rsplit(":", 1)[1] for address in local
+                            if not address.startswith(("127.", "[::1]"))} - {"22"}, key=int)
+            address = subprocess.run(["docker", "exec", node, "hostname", "-I"], capture_output=True, text=True,
+                                     check=True).stdout.split()[0]
+            out = subprocess.run(["docker", "run", "--rm", "--network", network_name(self.name), "--entrypoint",
+                                  "python3", "gymfleet-lab:bare", "-c", probe, address, *ports],
+                                 capture_output=True, text=True, check=True).stdout
+            answered += [f"{node}:{port}" for port in out.split()]
+        return answered
+
+    def exposed_after_a_tagged_deploy(self, home: Path | None = None) -> list[str]:
+        """The same after `deploy -t redis` adds an instance while a program of its own listens on node1."""
+        first = self.nodes_names()[0]
+        subprocess.run(["docker", "exec", first, "systemd-run", "--unit", "bench-stray", "--", "python3", "-m",
+                        "http.server", "--bind", "0.0.0.0", "18997"], capture_output=True, check=True)
+        run([str(BIN / "gymfleet"), "deploy", "--plain", "-t", "redis", "-i", str(ROOT / self.inventory), "-e",
+             '{"redis_instances": [{"port": 6390}, {"port": 6393}]}'], home)
+        time.sleep(1)
+        try:
+            return self.exposed()
+        finally:
+            subprocess.run(["docker", "exec", first, "systemctl", "stop", "bench-stray"], capture_output=True)
+
     def adhoc(self) -> float:
         seconds, _ = run([str(BIN / "ansible"), "-i", str(ROOT / self.inventory), "all", "-m", "ansible.builtin.ping"])
         return seconds
@@ -164,9 +206,11 @@ def main() -> int:
                     samples[tree_label]["deploy"].append(lab.deploy(home))
                     samples[tree_label]["status"].append(lab.status(home))
                     samples[tree_label]["adhoc"].append(lab.adhoc())
-            for tree_label, _, lab in pairs:
+            for tree_label, home, lab in pairs:
                 got = samples[tree_label]
+                exposure = (lab.exposed(), lab.exposed_after_a_tagged_deploy(home)) if stack else ([], [])
                 figures[(label, tree_label)] = {
+                    "exposed": exposure,
                     "cold": got["cold"],
                     "deploy": (median([d[0] for d in got["deploy"]]), max((d[1] or 0) for d in got["deploy"])),
                     "cpu": median([d[2] for d in got["deploy"]]),
@@ -191,6 +235,14 @@ def main() -> int:
                          f"{this['deploy'][0]:.1f} s, {this['deploy'][1]} changes",
                          f"{this['deploy'][0] / adhoc:.1f}x ad-hoc",
                          f"<= 5x ad-hoc ({5 * adhoc:.1f} s), 0 changes" if stack else ""))
+            if stack:
+                for when, index in (("after the deploy", 0), ("after deploy -t redis with a new instance and a "
+                                                              "program's own port", 1)):
+                    found = this["exposed"][index]
+                    rows.append((f"ports answering a non-member {when}, {label}",
+                                 str(len(base["exposed"][index])) if base else "-",
+                                 f"{len(found)}{' (' + ', '.join(found) + ')' if found else ''}", "",
+                                 "0 besides SSH and declared-public ports"))
             rows.append((f"remote calls per host in that no-op deploy, {label}",
                          f"{base['calls']:.0f}" if base else "-", f"{this['calls']:.0f}", "",
                          "<= stages + 2 (4: heads and masters, then workers)" if stack else ""))
