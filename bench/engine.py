@@ -148,10 +148,18 @@ class Lab:
         first = self.nodes_names()[0]
         subprocess.run(["docker", "exec", first, "systemd-run", "--unit", "bench-stray", "--", "python3", "-m",
                         "http.server", "--bind", "0.0.0.0", "18997"], capture_output=True, check=True)
-        run([str(BIN / "gymfleet"), "deploy", "--plain", "-t", "redis", "-i", str(ROOT / self.inventory), "-e",
-             '{"redis_instances": [{"port": 6390}, {"port": 6393}]}'], home)
-        time.sleep(1)
+        _, proc = run([str(BIN / "gymfleet"), "deploy", "--plain", "-t", "redis", "-i", str(ROOT / self.inventory),
+                       "-e", '{"redis_instances": [{"port": 6390}, {"port": 6393}]}'], home)
         try:
+            for _ in range(50):
+                listening = subprocess.run(["docker", "exec", first, "ss", "-ltnH"], capture_output=True,
+                                           text=True).stdout
+                if ":6393 " in listening and ":18997 " in listening:
+                    break
+                time.sleep(0.2)
+            if proc.returncode != 0 or ":6393 " not in listening or ":18997 " not in listening:
+                raise SystemExit(f"deploy -t redis on {self.name}: rc {proc.returncode}, new ports not listening: "
+                                 f"{proc.stdout[-2000:]}")
             return self.exposed()
         finally:
             subprocess.run(["docker", "exec", first, "systemctl", "stop", "bench-stray"], capture_output=True)
