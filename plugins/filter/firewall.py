@@ -6,6 +6,8 @@ import ipaddress
 import json
 import re
 
+from ansible_collections.gymfleet.cluster.plugins.filter.inventory_checks import host_values
+
 # multiport accepts 15 port slots per rule and a range takes two, so 7 entries always fit.
 MULTIPORT_ENTRIES = 7
 
@@ -161,17 +163,13 @@ def tailnet_guard_rules(ports: list, sources: list, public_ports: list | None = 
     return rules
 
 
-def _hostvar(hostvars, host: str, name: str):
-    found = hostvars.get(host, {})
-    return found.get(name) if hasattr(found, "get") else None
-
-
 def firewall_member_problems(members: list, hostvars, group: str, claims_known: bool = True) -> list[str]:
     """What keeps the firewall from knowing whom to let in, each with its fix: no members, members whose
     cluster_address is unknown, or claimed ports to protect while preflight did not run (claims_known false)."""
     if not members:
         return [f"group {group} (firewall_members_group) is empty; fix: add the cluster hosts to it"]
-    missing = [host for host in members if not _hostvar(hostvars, host, "cluster_address")]
+    addresses = host_values(members, hostvars, "cluster_address")
+    missing = [host for host in members if not addresses.get(host)]
     if missing:
         return [f"members without a cluster_address fact: {', '.join(missing)}; fix: run on the whole cluster once "
                 "(facts are cached) or set cluster_address_ip for them"]
@@ -185,8 +183,8 @@ def firewall_sources(members: list, hostvars, host: str, allowed_cidrs: list | N
     """Who may reach the protected ports: every member's cluster address, the container subnets of the members
     and of this host (docker_bridge routes them between hosts without masquerading, so a ps-lite worker in a
     container dials a scheduler at a host's address: the members' own workloads), and allowed_cidrs."""
-    addresses = [_hostvar(hostvars, member, "cluster_address") for member in members]
-    subnets = [_hostvar(hostvars, name, "docker_bridge_subnet") for name in [host, *members]]
+    addresses = host_values(members, hostvars, "cluster_address").values()
+    subnets = host_values([host, *members], hostvars, "docker_bridge_subnet").values()
     return list(dict.fromkeys([*filter(None, addresses), *filter(None, subnets), *(allowed_cidrs or [])]))
 
 

@@ -166,11 +166,12 @@ def _listeners(module, spec: dict, timeout: float) -> dict:
         with open(spec["plan"], encoding="utf-8") as handle:
             plan = json.load(handle)
     except (OSError, ValueError) as exc:
-        return {"error": f"{spec['plan']}: {getattr(exc, 'strerror', None) or exc}"}
+        return {"error": f"{spec['plan']}: {getattr(exc, 'strerror', None) or exc}",
+                "fix": "gymfleet deploy --tags firewall"}
     try:
         return {"listeners": service_listeners(spec.get("unit_dir") or "/etc/systemd/system"), "plan": plan}
     except ListenersUnreadable as exc:
-        return {"error": str(exc)}
+        return {"error": str(exc), "fix": "run status as root on a host that grants it CAP_SYS_PTRACE"}
 
 
 PROBES = {"command": _command, "http": _http, "redis": _redis, "redis_registry": _redis_registry,

@@ -14,12 +14,16 @@ import os
 import socket
 import struct
 
-from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import MARK, PORTS_MARK, marks
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import (
+    LISTENS_MARK,
+    MARK,
+    PORTS_MARK,
+    marks,
+)
 from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import read_unit
 
 # /proc/net/tcp's state column: 0A is LISTEN; an unconnected UDP socket is 07 (CLOSE) with no remote port.
 TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
-LISTENS_MARK = "X-Gymfleet-Listens"
 
 
 class ListenersUnreadable(OSError):
@@ -69,29 +73,23 @@ def unit_of(cgroup_text: str) -> str:
     return ""
 
 
-def _unit_value(text: str, key: str) -> str:
-    return next((line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith(key + "=")), "")
-
-
 def gymfleet_units(unit_dir: str) -> dict[str, dict]:
     """Unit name -> {component, any_port, ports} of every unit in unit_dir that gymfleet's services engine wrote:
     ports are the ones its declaration names (the engine writes them into the unit)."""
     owned = {}
     for path in sorted(glob.glob(os.path.join(unit_dir, "*.service"))):
-        text = read_unit(path) or ""
-        component = marks(text).get(MARK)
-        if component:
+        found = marks(read_unit(path))
+        if found.get(MARK):
             owned[os.path.basename(path)] = {
-                "component": component, "any_port": _unit_value(text, LISTENS_MARK) == "any",
-                "ports": [int(port) for port in _unit_value(text, PORTS_MARK).split() if port.isdigit()]}
+                "component": found[MARK], "any_port": found.get(LISTENS_MARK) == "any",
+                "ports": [int(port) for port in found.get(PORTS_MARK, "").split() if port.isdigit()]}
     return owned
 
 
 def service_listeners(unit_dir: str = "/etc/systemd/system", proc: str = "/proc") -> list[dict]:
     """Every socket a gymfleet unit's process listens on, loopback aside: unit, component, pid, process, proto,
     address, port, any_port (the unit's program picks its ports at run time) and declared (the unit's declaration
-    names the port). Read from the host's own network
-    namespace, so a container's sockets are not among them."""
+    names the port). Read from the host's own network namespace, so a container's sockets are not among them."""
     units = gymfleet_units(unit_dir)
     sockets = {}
     for name, proto in (("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")):

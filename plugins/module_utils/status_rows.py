@@ -265,9 +265,7 @@ def listeners(host, row, results, answers) -> dict:
     upstream software opens on its own is refused to non-members by the firewall, but nobody decided it."""
     answer = results["sockets"]
     if "error" in answer:
-        fix = "gymfleet deploy --tags firewall" if "permission denied" not in answer["error"] else (
-            "run status as root on a host that grants it CAP_SYS_PTRACE")
-        return _row(host, row, DOWN, f"{answer['error']}; fix: {fix}", {"listeners": None, "undeclared": []})
+        return _row(host, row, DOWN, f"{answer['error']}; fix: {answer['fix']}", {"listeners": None, "undeclared": []})
     strays = undeclared(answer["listeners"], answer["plan"])
     metrics = {"listeners": len(answer["listeners"]), "undeclared": strays}
     if strays:

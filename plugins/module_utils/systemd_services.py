@@ -44,6 +44,8 @@ PORTS_MARK = "X-Gymfleet-Ports"
 # The declaration's health probe (JSON), so that what is installed can be started, restarted and judged from the
 # unit alone, without the role's variables.
 HEALTH_MARK = "X-Gymfleet-Health"
+# `any` on a unit whose program picks its ports at run time (ps-lite's vans), set in unit_options.
+LISTENS_MARK = "X-Gymfleet-Listens"
 # Where each start records the definition it started from; tmpfs, so nothing outlives a boot.
 RECORD_DIR = "/run/gymfleet/services"
 # Units written by gymfleet before the engine carried a mark; the engine adopts them.
@@ -145,7 +147,7 @@ def marks(text: str | None) -> dict:
     found = {}
     for line in (text or "").splitlines():
         key, sep, value = line.partition("=")
-        if sep and key in (MARK, FILES_MARK, DEFINITION_MARK, PORTS_MARK, HEALTH_MARK):
+        if sep and key in (MARK, FILES_MARK, DEFINITION_MARK, PORTS_MARK, HEALTH_MARK, LISTENS_MARK):
             found[key] = value.strip()
     return found
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 
 ENTRY_POINTS = ("start", "stop", "restart", "status")
-# The entry points a role that declares services gets from its installed units when it has no file for them.
-GENERIC_ENTRY_POINTS = ("start", "stop", "restart")
 COMPONENT_KEYS = {"role", "groups", "title", "tags", "any_errors_fatal", "note", "deploy"}
 
 

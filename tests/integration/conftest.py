@@ -104,6 +104,29 @@ def own_processes(pattern: str) -> list[str]:
     return lines
 
 
+PROBE = """
+import socket, sys
+for port in sys.argv[2:]:
+    try:
+        socket.create_connection((sys.argv[1], int(port)), 2).close()
+        print(port)
+    except OSError:
+        pass
+"""
+
+
+def answering(address: str, ports, member: str = "") -> set[int]:
+    """The ports of address that accept a connection, tried from member (a lab node) or, without one, from a
+    container on the lab's network that is no member of anything."""
+    from gymfleet.lab.hosts import network_name
+
+    argv = (["docker", "exec", member, "python3"] if member else
+            ["docker", "run", "--rm", "--network", network_name(LAB), "--entrypoint", "python3", "gymfleet-lab:bare"])
+    out = subprocess.run([*argv, "-c", PROBE, address, *map(str, ports)], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    return {int(port) for port in out.split()}
+
+
 def lab_containers(name):
     out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=gymfleet.lab={name}"],
                          capture_output=True, text=True, check=True).stdout

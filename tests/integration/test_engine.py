@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LAB, ROOT, VENV_BIN, cli
+from conftest import LAB, ROOT, VENV_BIN, answering, cli
 
 NODE = f"{LAB}-node1"
 
@@ -65,34 +65,7 @@ def test_an_instance_that_leaves_the_inventory_leaves_the_host(deployed):  # noq
     assert on_node("test", "-d", "/var/lib/redis/6391").returncode == 0, "its data stays"
 
 
-PROBE = """
-import socket, sys
-answered = []
-for port in sys.argv[2:]:
-    try:
-        socket.create_connection((sys.argv[1], int(port)), 2).close()
-        answered.append(port)
-    except OSError:
-        pass
-print(" ".join(answered))
-"""
-
-
-def answering(address: str, ports: list[int], network: str = "") -> set[int]:
-    """The ports that accept a connection, tried from a container on the lab network that is no member (with
-    network) or from the second node, a member."""
-    if network:
-        argv = ["docker", "run", "--rm", "--network", network, "--entrypoint", "python3", "gymfleet-lab:bare"]
-    else:
-        argv = ["docker", "exec", f"{LAB}-node2", "python3"]
-    out = subprocess.run([*argv, "-c", PROBE, address, *map(str, ports)], capture_output=True, text=True,
-                         timeout=300, check=True).stdout
-    return {int(port) for port in out.split()}
-
-
 def test_no_port_answers_a_non_member_not_even_under_a_tag(deployed):  # noqa: F811
-    from gymfleet.lab.hosts import network_name
-
     # A Redis instance added with -t redis alone, and a port a program opened on its own (as Ray's exporters do).
     more = ["-e", '{"redis_instances": [{"port": 6379}, {"port": 6392}]}', "-i", str(deployed), "--plain"]
     tagged = cli("deploy", *more, "-t", "redis")
@@ -110,8 +83,8 @@ def test_no_port_answers_a_non_member_not_even_under_a_tag(deployed):  # noqa: F
                         if not line.split()[3].startswith(("127.", "[::1]"))})
         assert {6379, 6392, 18998} <= set(ports), listening
         address = on_node("sh", "-c", "hostname -I").stdout.split()[0]
-        assert answering(address, ports, network_name(LAB)) <= {22}, "only SSH answers a non-member"
-        assert {6379, 6392, 18998} <= answering(address, ports), "members reach every port"
+        assert answering(address, ports) <= {22}, "only SSH answers a non-member"
+        assert {6379, 6392, 18998} <= answering(address, ports, f"{LAB}-node2"), "members reach every port"
     finally:
         on_node("systemctl", "stop", "stray-listener")
         back = cli("deploy", "-i", str(deployed), "--plain")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import LAB, ROOT, VENV_BIN
+from conftest import LAB, ROOT, VENV_BIN, answering
 
 NODE, OTHER = f"{LAB}-node1", f"{LAB}-node2"
 PORT = 18080
@@ -86,25 +86,11 @@ def on(node, *argv):
     return subprocess.run(["docker", "exec", node, *argv], capture_output=True, text=True)
 
 
-def answers(node_or_network, address) -> bool:
-    probe = ("import socket,sys\ntry:\n socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()\n"
-             " print('answered')\nexcept OSError:\n print('refused')")
-    if node_or_network.startswith(LAB + "-node"):
-        argv = ["docker", "exec", node_or_network, "python3"]
-    else:
-        argv = ["docker", "run", "--rm", "--network", node_or_network, "--entrypoint", "python3", "gymfleet-lab:bare"]
-    out = subprocess.run([*argv, "-c", probe, address, str(PORT)], capture_output=True, text=True, check=True,
-                         timeout=300).stdout
-    return out.strip() == "answered"
-
-
 def main_pid():
     return on(NODE, "systemctl", "show", "-p", "MainPID", "--value", "hello-http.service").stdout.strip()
 
 
 def test_a_system_added_as_one_small_role_runs_its_whole_lifecycle(deployed, collection, tmp_path):  # noqa: F811
-    from gymfleet.lab.hosts import network_name
-
     role_files = [path for path in (collection / "roles" / "hello_http").rglob("*") if path.is_file()]
     assert len(role_files) <= 6, role_files
     extra = tmp_path / "hello.yml"
@@ -124,8 +110,8 @@ def test_a_system_added_as_one_small_role_runs_its_whole_lifecycle(deployed, col
     assert rows[(NODE, "ports")]["state"] == "up", rows[(NODE, "ports")]["detail"]
     assert report["systems"]["hello"]["title"] == "Hello"
 
-    assert answers(OTHER, address), "a member reaches it"
-    assert not answers(network_name(LAB), address), "a non-member is refused"
+    assert answering(address, [PORT], OTHER) == {PORT}, "a member reaches it"
+    assert answering(address, [PORT]) == set(), "a non-member is refused"
 
     logs = run(collection, "logs", "hello", *inventory, "--since", "10m")
     assert logs.returncode == 0 and '"GET / HTTP/1.1" 200' in logs.stdout, logs.stdout[-2000:] + logs.stderr
@@ -140,7 +126,7 @@ def test_a_system_added_as_one_small_role_runs_its_whole_lifecycle(deployed, col
     start = run(collection, "start", *inventory, "--plain", "-t", "hello")
     assert start.returncode == 0, start.stdout[-3000:]
     assert on(NODE, "systemctl", "is-active", "hello-http.service").stdout.strip() == "active"
-    assert answers(OTHER, address), "start waited for its health probe"
+    assert answering(address, [PORT], OTHER) == {PORT}, "start waited for its health probe"
 
     before = main_pid()
     restart = run(collection, "restart", *inventory, "--plain", "-t", "hello")

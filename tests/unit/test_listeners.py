@@ -101,8 +101,11 @@ def test_a_listener_outside_the_plan_is_a_problem_naming_unit_process_and_addres
     assert row["metrics"]["undeclared"] == [STRAY]
     declared = status_rows.listeners("h", ROW, {"sockets": {"listeners": [STRAY], "plan": [{"ports": 44217}]}}, None)
     assert (declared["state"], declared["detail"]) == ("up", "1 listening sockets, all in the port plan")
-    missing = status_rows.listeners("h", ROW, {"sockets": {"error": "/etc/p.json: No such file"}}, None)
-    assert missing["state"] == "DOWN" and missing["detail"].endswith("fix: gymfleet deploy --tags firewall")
+    unread = run_probe(None, "sockets", {"listeners": {"plan": "/nonexistent/plan.json"}}, 5)
+    missing = status_rows.listeners("h", ROW, {"sockets": unread}, None)
+    assert missing["state"] == "DOWN"
+    assert missing["detail"] == ("/nonexistent/plan.json: No such file or directory; fix: gymfleet deploy --tags "
+                                 "firewall")
 
 
 def test_the_probe_reads_this_hosts_proc_and_the_plan(tmp_path):
@@ -114,7 +117,6 @@ def test_the_probe_reads_this_hosts_proc_and_the_plan(tmp_path):
         answer = run_probe(None, "sockets", {"listeners": {"plan": str(plan), "unit_dir": str(tmp_path)}}, 5)
     # No gymfleet unit in that directory, so no socket is any service's, however many this host has.
     assert answer == {"listeners": [], "plan": [{"ports": 6379}]}
-    assert "error" in run_probe(None, "sockets", {"listeners": {"plan": str(tmp_path / "none.json")}}, 5)
 
 
 def test_descriptors_the_host_hides_are_an_error_not_an_empty_answer(tmp_path, monkeypatch):
