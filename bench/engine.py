@@ -69,6 +69,15 @@ CONTROLLER_ONLY = {"assert", "set_fact", "debug", "fail", "include_role", "inclu
                    "import_tasks", "meta", "validate_argument_spec", "add_host", "group_by", "validate_role_vars"}
 
 
+def reached_host(data: dict) -> bool:
+    """Whether a task's event is a call on its host: not a controller-side action, not a call the engine queued
+    (services' defer), not a task delegated to the controller."""
+    action = (data.get("task_action") or data.get("resolved_action") or "").rsplit(".", 1)[-1]
+    result = data.get("res") or {}
+    delegated = (result.get("_ansible_delegated_vars") or {}).get("ansible_connection") == "local"
+    return action not in CONTROLLER_ONLY and not result.get("deferred") and not delegated
+
+
 def remote_calls(run_dir: Path) -> float:
     """Median over hosts of the tasks that reached the host in a kept run (events.jsonl)."""
     calls: dict[str, int] = {}
@@ -76,8 +85,7 @@ def remote_calls(run_dir: Path) -> float:
         event = json.loads(line)
         data = event.get("event_data", {})
         if event.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("host"):
-            action = (data.get("task_action") or data.get("resolved_action") or "").rsplit(".", 1)[-1]
-            calls[data["host"]] = calls.get(data["host"], 0) + (action not in CONTROLLER_ONLY)
+            calls[data["host"]] = calls.get(data["host"], 0) + reached_host(data)
     return median(list(calls.values())) if calls else 0
 
 

@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "collections"))
 
-from ansible_collections.gymfleet.cluster.plugins.module_utils.systems import components  # noqa: E402
+from ansible_collections.gymfleet.cluster.plugins.module_utils.systems import components, stages  # noqa: E402
 
 GENERATED = "# Generated from meta/systems.yml by tools/systems.py (`make systems`): edit those, not this file."
 PREFLIGHT = """# Preflight validates every host's role variables strictly against each role's main spec, so no role
@@ -26,7 +26,9 @@ PREFLIGHT = """# Preflight validates every host's role variables strictly agains
   ansible.builtin.import_playbook: preflight.yml
 """
 HEADERS = {
-    "deploy": "# Installs, configures and starts every system on the hosts of its groups, in order.",
+    "deploy": "# Installs, configures and starts every system on the hosts of its groups, in order, stage by stage.\n"
+              "# The roles queue the engine calls they defer (gymfleet_engine_batch); each stage ends with one engine\n"
+              "# call per host that runs its queue.",
     "start": "# Starts what stop.yml stopped, as deployed: nothing is installed or reconfigured (deploy does that).",
     "stop": "# Stops every system in the reverse of the deploy order; data stays.",
     "restart": "# Restarts every system as deployed, in the deploy order, waiting for each to be healthy.",
@@ -42,6 +44,17 @@ GENERIC = """  tasks:
         installed: true
         state: {state}{timeout}"""
 TIMEOUT = '\n        timeout: "{{{{ {role}_wait_timeout | default(300) }}}}"'
+# Under every tag, as the firewall is: what a tagged run queued runs too.
+FLUSH = """{note}
+- name: End of stage {stage}
+  hosts: all
+  gather_facts: false
+  tags: [always]
+  tasks:
+    - name: Run the calls this host queued in the stage, in one engine call
+      gymfleet.cluster.services:
+        flush: true
+"""
 STATUS = '''---
 {generated}
 # Status reads and changes nothing, so it skips the full preflight. Each host is asked once (module host_status)
@@ -113,9 +126,11 @@ def _member(component: dict) -> str:
     return f'"{tests}"'
 
 
-def _play(component: dict, name: str, body: str, note: str = "", stopping: bool = False) -> str:
+def _play(component: dict, name: str, body: str, note: str = "", stopping: bool = False, batch: bool = False) -> str:
     lines = [f"# {line}" for line in textwrap.wrap(note, 106)] if note else []
     lines += [f"- name: {name}", f"  hosts: {_hosts(component)}", "  gather_facts: false"]
+    if batch:
+        lines += ["  vars:", "    gymfleet_engine_batch: true"]
     # A stop goes on everywhere, whatever one host says: stopping half a job helps nobody.
     if component["any_errors_fatal"] and not stopping:
         lines += ["  # One job across hosts: a process that fails on one host stops the run on all.",
@@ -124,7 +139,7 @@ def _play(component: dict, name: str, body: str, note: str = "", stopping: bool 
     return "\n".join(lines) + "\n"
 
 
-def render(entry: str, parts: list[dict]) -> str:
+def render(entry: str, parts: list[dict], notes: dict[str, str]) -> str:
     if entry == "status":
         with_status = [c for c in parts if "status" in c["entry_points"]]
         imports = "".join(f"    - name: {c['title']}\n      ansible.builtin.import_role:\n"
@@ -141,11 +156,14 @@ def render(entry: str, parts: list[dict]) -> str:
         return STATUS.format(generated=GENERATED, imports=imports, checks=checks)
     plays = []
     if entry == "deploy":
-        for c in parts:
-            if c["deploy"]:
-                body = (f"  tasks:\n    - name: {c['title']}\n      ansible.builtin.import_role:\n"
-                        f"        name: gymfleet.cluster.{c['role']}\n        rolespec_validate: false")
-                plays.append(_play(c, c["title"], body, c["note"]))
+        deployed = [c for c in parts if c["deploy"]]
+        for index, c in enumerate(deployed):
+            body = (f"  tasks:\n    - name: {c['title']}\n      ansible.builtin.import_role:\n"
+                    f"        name: gymfleet.cluster.{c['role']}\n        rolespec_validate: false")
+            plays.append(_play(c, c["title"], body, c["note"], batch=True))
+            if index + 1 == len(deployed) or deployed[index + 1]["stage"] != c["stage"]:
+                plays.append(FLUSH.format(stage=c["stage"], note="\n".join(
+                    f"# {line}" for line in textwrap.wrap(f"Stage {c['stage']}: {notes[c['stage']]}", 106))))
     else:
         chosen = [c for c in parts if c["deploy"] and (entry in c["entry_points"] or c["declares_services"])]
         for c in reversed(chosen) if entry == "stop" else chosen:
@@ -165,11 +183,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 when a playbook differs from the manifest")
     args = parser.parse_args()
-    parts = components(yaml.safe_load((ROOT / "meta" / "systems.yml").read_text()), str(ROOT / "roles"))
+    manifest = yaml.safe_load((ROOT / "meta" / "systems.yml").read_text())
+    parts = components(manifest, str(ROOT / "roles"))
+    notes = {stage["name"]: stage["note"] for stage in stages(manifest)}
     stale = []
     for entry in ("deploy", "start", "stop", "restart", "status"):
         path = ROOT / "playbooks" / f"{entry}.yml"
-        text = render(entry, parts)
+        text = render(entry, parts, notes)
         if path.read_text() != text:
             stale.append(path.name)
             if not args.check:

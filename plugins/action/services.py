@@ -1,17 +1,46 @@
 """Controller half of gymfleet.cluster.services: the layout's controller files, trees and templates become
-content, each environment's wheelhouse is copied (only the wheels that differ); the host's name goes in front of
-a failure's message.
+content, each environment's wheelhouse is copied (only the wheels that differ); a deferred call is queued for the
+host and a flush runs the queue in one module run; the host's name goes in front of a failure's message.
 
 Documented in plugins/modules/services.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.gymfleet.cluster.plugins.plugin_utils.layout import expand_layout
+
+
+class EngineQueue:
+    """The calls deferred for one host, in a file of Ansible's local temporary directory of this run: the main
+    process made it before forking the workers that run tasks (so every task of the run finds the same one) and
+    removes it when the run ends. The calls carry secrets (file contents), so only this user reads the file."""
+
+    def __init__(self, host: str):
+        self.path = Path(C.DEFAULT_LOCAL_TMP) / "gymfleet-engine" / f"{host}.json"
+
+    def append(self, call: dict) -> None:
+        calls = self.take() + [call]
+        self.path.parent.mkdir(mode=0o700, exist_ok=True)
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(calls, handle)
+
+    def take(self) -> list[dict]:
+        """The queued calls, the queue emptied."""
+        try:
+            calls = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        self.path.unlink()
+        return calls
 
 
 class ActionModule(ActionBase):
@@ -28,9 +57,8 @@ class ActionModule(ActionBase):
             loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)
         return copy.run(task_vars=task_vars)
 
-    def _module_args(self, task_vars: dict) -> tuple[dict, bool]:
+    def _module_args(self, args: dict, task_vars: dict) -> tuple[dict, bool]:
         """The module's arguments, and whether a wheelhouse copy changed the host."""
-        args = dict(self._task.args)
         environments, copied = [], False
         for entry in args.get("environments") or []:
             entry = dict(entry)
@@ -59,13 +87,42 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname")
+        args = dict(self._task.args)
+        defer, flush = boolean(args.pop("defer", False)), boolean(args.pop("flush", False))
+        queue = EngineQueue(host)
         try:
-            module_args, copied = self._module_args(task_vars)
+            if flush:
+                if args:
+                    raise AnsibleError(f"services: flush takes no other option, got {', '.join(sorted(args))}")
+                calls = queue.take()
+                if not calls:
+                    result.update(skipped=True, changed=False, skip_reason="no call is queued for this host")
+                    return result
+                module_args, copied = {"calls": calls}, False
+            else:
+                module_args, copied = self._module_args(args, task_vars)
+                if defer and boolean(task_vars.get("gymfleet_engine_batch", False)):
+                    queue.append(module_args)
+                    result.update(changed=copied, deferred=True,
+                                  msg=f"component {module_args.get('component')}: queued for the stage's engine call")
+                    return result
+                queued = queue.take()
+                if queued:
+                    # The queue goes first, in the same module run: what this host was to run before this call still
+                    # runs before it (a firewall before the ports it protects).
+                    module_args = {"calls": queued + [module_args]}
         except (AnsibleError, OSError) as exc:
             result.update(failed=True, msg=f"host {host}: {exc}")
             return result
-        result.update(self._execute_module(module_name="gymfleet.cluster.services", task_vars=task_vars,
-                                           module_args=module_args))
+        answer = self._execute_module(module_name="gymfleet.cluster.services", task_vars=task_vars,
+                                      module_args=module_args)
+        if not flush and "calls" in module_args and not answer.get("failed"):
+            # This call's own result is the task's, so a later task reads it as if the call had run alone; changed
+            # also counts the queued calls, so the run's count of changes stays true.
+            own = {key: value for key, value in answer["results"][-1].items() if key != "component"}
+            answer = {**own, "results": answer["results"], "changed": answer["changed"],
+                      **({"diff": answer["diff"]} if "diff" in answer else {})}
+        result.update(answer)
         result.pop("invocation", None)
         result["changed"] = bool(result.get("changed")) or copied
         if result.get("failed") and result.get("msg"):

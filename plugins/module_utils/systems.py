@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 ENTRY_POINTS = ("start", "stop", "restart", "status")
-COMPONENT_KEYS = {"role", "groups", "title", "tags", "any_errors_fatal", "note", "deploy"}
+COMPONENT_KEYS = {"role", "groups", "title", "tags", "any_errors_fatal", "note", "deploy", "stage"}
 
 
 class ManifestError(ValueError):
@@ -17,7 +17,8 @@ def components(manifest: dict, roles_dir: str) -> list[dict]:
     systems = manifest.get("systems") if isinstance(manifest, dict) else None
     if not isinstance(systems, list) or not systems:
         raise ManifestError("meta/systems.yml has no list `systems`; fix: restore it from the repository")
-    found, roles = [], set()
+    stage_names = [stage["name"] for stage in stages(manifest)]
+    found, roles, current = [], set(), stage_names[0]
     for system in systems:
         name = system.get("name")
         if not name or not system.get("title") or not system.get("components"):
@@ -35,6 +36,11 @@ def components(manifest: dict, roles_dir: str) -> list[dict]:
             roles.add(role)
             if not component.get("groups"):
                 raise ManifestError(f"system {name}: role {role} names no groups")
+            stage = component.get("stage", system.get("stage", current))
+            if stage not in stage_names or stage_names.index(stage) < stage_names.index(current):
+                raise ManifestError(f"system {name}: role {role} is in stage {stage!r}, after a component of stage "
+                                    f"{current!r}; fix: name a stage of `stages` no earlier than {current!r}")
+            current = stage
             found.append({
                 "system": name, "role": role, "groups": list(component["groups"]),
                 "title": component.get("title", system["title"]),
@@ -42,11 +48,23 @@ def components(manifest: dict, roles_dir: str) -> list[dict]:
                 "any_errors_fatal": bool(component.get("any_errors_fatal", False)),
                 "note": " ".join(str(component.get("note", "")).split()),
                 "deploy": bool(component.get("deploy", True)),
+                "stage": stage,
                 "preflight": os.path.isfile(os.path.join(tasks, "preflight.yml")),
                 "entry_points": [e for e in ENTRY_POINTS if os.path.isfile(os.path.join(tasks, f"{e}.yml"))],
                 "declares_services": _declares_services(roles_dir, role),
             })
     return found
+
+
+def stages(manifest: dict) -> list[dict]:
+    """The deploy's stages in order, each with its name and note (one stage when the manifest names none). A stage
+    ends with one engine call per host that carries every call its components deferred, so the next stage finds
+    them converged on every host."""
+    found = manifest.get("stages", [{"name": "all", "note": "every component."}]) if isinstance(manifest, dict) else None
+    if not isinstance(found, list) or not found or not all(isinstance(s, dict) and s.get("name") for s in found):
+        raise ManifestError("meta/systems.yml: `stages` must be a list of entries with a name; fix: restore it from "
+                            "the repository")
+    return [{"name": str(s["name"]), "note": " ".join(str(s.get("note", "")).split())} for s in found]
 
 
 def _declares_services(roles_dir: str, role: str) -> bool:

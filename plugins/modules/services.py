@@ -32,8 +32,33 @@ options:
     description:
       - The component the services belong to, such as C(redis) or C(openenv). Removal of services that are no
         longer declared is limited to this component's units.
+      - Required unless O(calls) is given.
     type: str
-    required: true
+  calls:
+    description:
+      - Several components' calls run in turn in this one module run, each a dictionary of this module's other
+        options (O(component) required in each), so a host is reached once for all of them. The first call that
+        fails ends the run, its message naming its component.
+      - The lifecycle playbooks hand the calls of a stage over this way (see O(defer)); a role's own call gives
+        O(component) instead.
+    type: list
+    elements: dict
+    default: []
+  defer:
+    description:
+      - Handled on the controller. When the variable C(gymfleet_engine_batch) is true (the lifecycle playbooks set
+        it), the call is not run now; it is queued for this host, and runs in the same module run as the host's
+        next call without O(defer), or at the end of the stage (O(flush)). The task then reports C(deferred).
+      - Give it only to a call whose result no later task reads. The queue lives in a file readable by the
+        controller's user alone, inside Ansible's local temporary directory of the run, and goes with it.
+    type: bool
+    default: false
+  flush:
+    description:
+      - Handled on the controller. Run the calls queued for this host (O(defer)) now, in one module run; skipped,
+        without reaching the host, when none is queued. Takes no other option.
+    type: bool
+    default: false
   services:
     description: The component's services on this host. An empty list with O(prune) removes them all.
     type: list
@@ -466,6 +491,16 @@ strays:
   returned: always
   type: list
   elements: str
+results:
+  description: With O(calls), or when queued calls ran with this one, each call's own result (the keys above) with
+    its C(component), in the order they ran.
+  returned: when O(calls) is given or calls were queued
+  type: list
+  elements: dict
+deferred:
+  description: The call was queued (O(defer)) and runs with the host's next call or at the end of the stage.
+  returned: when deferred
+  type: bool
 rejected:
   description: The file of O(layout) whose validate command refused its new content, as
     M(gymfleet.cluster.host_files) returns it.
@@ -682,7 +717,7 @@ def converge(module: AnsibleModule, runtime: SystemdRuntime, specs: list[dict], 
 INSTALLED_STATES = ("started", "restarted", "stopped", "probed")
 
 
-def run_installed(module: AnsibleModule, component: str) -> None:
+def run_installed(module: AnsibleModule, component: str) -> dict:
     """installed=true: the component's units as a deploy left them, started, restarted, stopped or probed in the
     order and with the health their files carry; nothing is written, removed, enabled or disabled."""
     params = module.params
@@ -695,41 +730,18 @@ def run_installed(module: AnsibleModule, component: str) -> None:
     runtime = SystemdRuntime(module, component, params["unit_dir"], params["adopt"])
     try:
         specs = runtime.installed_specs()
-        result = converge(module, runtime, specs, touch_enablement=False)
+        return converge(module, runtime, specs, touch_enablement=False)
     except (ServiceFailure, DeclarationError, UnitError, ValueError) as exc:
         module.fail_json(msg=f"component {component}: {exc}", **getattr(exc, "details", {}))
-    module.exit_json(**result)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "component": {"type": "str", "required": True},
-            "services": {"type": "list", "elements": "dict", "default": [], "options": SERVICE_OPTIONS},
-            "state": {"type": "str", "default": "started",
-                      "choices": ["started", "restarted", "stopped", "probed", "installed", "absent"]},
-            "prune": {"type": "bool", "default": True},
-            "apply_changes": {"type": "bool", "default": True},
-            "timeout": {"type": "int", "default": 120},
-            "parallel": {"type": "int", "default": 4},
-            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
-            "adopt": {"type": "list", "elements": "str", "default": []},
-            "displace": {"type": "list", "elements": "str", "default": []},
-            "chains": {"type": "list", "elements": "dict", "default": [], "options": CHAIN_OPTIONS},
-            "layout": {"type": "dict", "options": LAYOUT_OPTIONS},
-            "environments": {"type": "list", "elements": "dict", "default": [], "options": ENVIRONMENT_ENTRY_OPTIONS},
-            "runtime": {"type": "str", "default": "systemd", "choices": ["systemd", "slurm"]},
-            "slurm": {"type": "dict", "options": SLURM_OPTIONS},
-            "installed": {"type": "bool", "default": False},
-        },
-        required_if=[("runtime", "slurm", ["slurm"])],
-        supports_check_mode=True,
-    )
+def run_call(module: AnsibleModule) -> dict:
+    """One component's call, from module.params: chains, layout, environments, then its services."""
     component = module.params["component"]
     if not COMPONENT_RE.match(component):
         module.fail_json(msg=f"component {component!r}: use lower-case letters, digits, - and _")
     if module.params["installed"]:
-        run_installed(module, component)
+        return run_installed(module, component)
     try:
         specs = normalize_all(module.params["services"] if module.params["state"] != "absent" else [])
     except DeclarationError as exc:
@@ -747,8 +759,8 @@ def main():
     # to plan against (systemd-analyze would refuse a missing program): say what would change up to here.
     if module.check_mode and (prepared.get("layout", {}).get("installed")
                               or not all(e["exists"] for e in prepared["environments"])):
-        module.exit_json(changed=True, services=[], written=[], removed=[], started=[], restarted=[], stopped=[],
-                         strays=[], displaced=[], **prepared, **({"diff": diffs} if module._diff else {}))
+        return dict(changed=True, services=[], written=[], removed=[], started=[], restarted=[], stopped=[],
+                    strays=[], displaced=[], **prepared, **({"diff": diffs} if module._diff else {}))
     try:
         if module.params["runtime"] == "slurm":
             slurm = module.params["slurm"]
@@ -766,7 +778,61 @@ def main():
     result.update(prepared, changed=result["changed"] or laid_out)
     if module._diff and diffs:
         result["diff"] = diffs + result.get("diff", [])
-    module.exit_json(**result)
+    return result
+
+
+def run_calls(module: AnsibleModule) -> dict:
+    """calls: each component's call in turn in this one process, the first failure ending the rest (its message
+    names the component). The diffs of all calls come together; each call's own result is under results."""
+    results, diffs = [], []
+    for call in module.params["calls"]:
+        module.params = call
+        result = run_call(module)
+        diff = result.pop("diff", None)
+        diffs.extend(diff if isinstance(diff, list) else [diff] if diff else [])
+        results.append({"component": call["component"], **result})
+    outcome = {"changed": any(r["changed"] for r in results), "results": results}
+    if module._diff and diffs:
+        outcome["diff"] = diffs
+    return outcome
+
+
+CALL_OPTIONS = {
+    "component": {"type": "str", "required": True},
+    "services": {"type": "list", "elements": "dict", "default": [], "options": SERVICE_OPTIONS},
+    "state": {"type": "str", "default": "started",
+              "choices": ["started", "restarted", "stopped", "probed", "installed", "absent"]},
+    "prune": {"type": "bool", "default": True},
+    "apply_changes": {"type": "bool", "default": True},
+    "timeout": {"type": "int", "default": 120},
+    "parallel": {"type": "int", "default": 4},
+    "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
+    "adopt": {"type": "list", "elements": "str", "default": []},
+    "displace": {"type": "list", "elements": "str", "default": []},
+    "chains": {"type": "list", "elements": "dict", "default": [], "options": CHAIN_OPTIONS},
+    "layout": {"type": "dict", "options": LAYOUT_OPTIONS},
+    "environments": {"type": "list", "elements": "dict", "default": [], "options": ENVIRONMENT_ENTRY_OPTIONS},
+    "runtime": {"type": "str", "default": "systemd", "choices": ["systemd", "slurm"]},
+    "slurm": {"type": "dict", "options": SLURM_OPTIONS},
+    "installed": {"type": "bool", "default": False},
+}
+CALL_REQUIRED_IF = [("runtime", "slurm", ["slurm"])]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            **CALL_OPTIONS,
+            "component": {"type": "str"},
+            "calls": {"type": "list", "elements": "dict", "default": [], "options": CALL_OPTIONS,
+                      "required_if": CALL_REQUIRED_IF},
+        },
+        required_if=CALL_REQUIRED_IF,
+        required_one_of=[("component", "calls")],
+        mutually_exclusive=[("component", "calls")],
+        supports_check_mode=True,
+    )
+    module.exit_json(**(run_calls(module) if module.params["calls"] else run_call(module)))
 
 
 if __name__ == "__main__":

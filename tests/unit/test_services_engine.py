@@ -573,3 +573,51 @@ def test_installed_units_tell_their_order_health_and_ports_without_the_declarati
     runtime = SystemdRuntime(module, "trial", str(tmp_path))
     result = converge(module, runtime, runtime.installed_specs(), touch_enablement=False)
     assert (result["started"], result["written"], result["removed"]) == (["worker@9000.service"], [], [])
+
+
+def call(component, *services, **options):
+    """One component's full set of module options, as AnsibleModule would have filled them in."""
+    return {"component": component, "services": [web(name) for name in services], "state": "started",
+            "prune": True, "apply_changes": True, "timeout": 10, "parallel": 2, "adopt": [], "displace": [],
+            "chains": [], "layout": None, "environments": [], "runtime": "systemd", "slurm": None,
+            "installed": False, **options}
+
+
+class Failed(Exception):
+    pass
+
+
+def test_calls_run_each_component_in_turn_in_one_module_run(tmp_path):
+    from ansible_collections.gymfleet.cluster.plugins.modules.services import run_calls
+
+    module = FakeModule({"api@9000.service": {"ActiveState": "active"}})
+    module.check_mode, module._diff = True, True
+    module.params = {"calls": [call("web", "web@8000", unit_dir=str(tmp_path)),
+                               call("api", unit_dir=str(tmp_path), services=[])]}
+    (tmp_path / "api@9000.service").write_text("[Unit]\nX-Gymfleet-Component=api\n")
+    result = run_calls(module)
+    assert [r["component"] for r in result["results"]] == ["web", "api"]
+    assert result["results"][0]["written"] == ["web@8000.service"] and result["results"][1]["removed"] == [
+        "api@9000.service"]
+    assert result["changed"] is True
+    # The diffs of both calls come together at the top, none is left inside a call's own result.
+    assert [d["after_header"] for d in result["diff"]] == [str(tmp_path / "web@8000.service"),
+                                                          str(tmp_path / "api@9000.service")]
+    assert not any("diff" in r for r in result["results"])
+
+
+def test_a_failing_call_ends_the_run_naming_its_component(tmp_path):
+    from ansible_collections.gymfleet.cluster.plugins.modules.services import run_calls
+
+    module = FakeModule()
+    module.check_mode, module._diff = True, False
+
+    def fail_json(msg, **details):
+        raise Failed(msg)
+
+    module.fail_json = fail_json
+    module.params = {"calls": [call("web", "web@8000", unit_dir=str(tmp_path)), call("Bad Name"),
+                               call("never", "never@1", unit_dir=str(tmp_path))]}
+    with pytest.raises(Failed, match=r"component 'Bad Name': use lower-case"):
+        run_calls(module)
+    assert not any(argv for argv in module.calls if "never@1.service" in argv)

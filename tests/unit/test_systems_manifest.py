@@ -102,3 +102,38 @@ def test_the_cli_reads_the_manifest_through_the_collections_reader(tmp_path):
         "systems:\n  - {name: x, title: X, components: [{role: nosuch, groups: [g]}]}\n")
     with pytest.raises(GymfleetError, match=r"systems.yml: system x: role 'nosuch' has no tasks/ under "):
         manifest.status_titles(copy_root)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda m: m["systems"][3]["components"][0].update(stage="nosuch"), "in stage 'nosuch'"),
+    # Back to an earlier stage after a later one: the flush between them would come too early.
+    (lambda m: m["systems"][-1]["components"][-1].update(stage="hosts"), "no earlier than 'network'"),
+    (lambda m: m.update(stages=[{"note": "nameless"}]), "must be a list of entries with a name"),
+])
+def test_a_stage_out_of_order_or_unknown_is_named(change, words):
+    manifest = copy.deepcopy(MANIFEST)
+    change(manifest)
+    with pytest.raises(ManifestError, match=words):
+        components(manifest, ROLES)
+
+
+def test_each_stage_of_the_deploy_ends_with_one_engine_call_per_host_under_every_tag():
+    deploy = yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text())
+    names = [play["name"] for play in deploy]
+    flushes = [play for play in deploy if play["name"].startswith("End of stage")]
+    assert [play["name"] for play in flushes] == [f"End of stage {s['name']}" for s in MANIFEST["stages"]]
+    assert all(play["hosts"] == "all" and play["tags"] == ["always"] for play in flushes)
+    assert all(play["tasks"][0]["gymfleet.cluster.services"] == {"flush": True} for play in flushes)
+    assert names.index("End of stage hosts") < names.index("Envoy in front of the environment servers") < \
+        names.index("End of stage front")
+    assert names[-1] == "End of stage job"
+    # Every component's play may queue: the roles defer only calls whose result nothing reads.
+    assert all(play.get("vars") == {"gymfleet_engine_batch": True} for play in deploy
+               if "ansible.builtin.import_playbook" not in play and play not in flushes)
+    # A manifest without stages is one stage.
+    single = copy.deepcopy(MANIFEST)
+    del single["stages"]
+    for part in single["systems"]:
+        for component in part["components"]:
+            component.pop("stage", None)
+    assert {c["stage"] for c in components(single, ROLES)} == {"all"}
