@@ -1,4 +1,4 @@
-"""Validate one host's variables for a role against the role's own meta/argument_specs.yml.
+"""Validate one host's variables for one or more roles against the role's own meta/argument_specs.yml.
 
 Documented in plugins/modules/validate_role_vars.py, as ansible-doc expects for action plugins.
 """
@@ -119,14 +119,9 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        args = self._task.args
-        role = args.get("role")
-        if not role:
-            return {"failed": True, "msg": "validate_role_vars: the option role is required"}
-        spec = load_spec(role, args.get("entry_point", "main"))
+    def _role_problems(self, role: str, entry_point: str, task_vars: dict) -> tuple[list[str], list[str]]:
+        """The names checked and one line per problem of this host's variables for one role."""
+        spec = load_spec(role, entry_point)
         host = task_vars.get("inventory_hostname", "?")
         values = {}
         lines = []
@@ -149,7 +144,21 @@ class ActionModule(ActionBase):
             fix = f"did you mean {nearest}?" if nearest else f"remove it; the role's variables are listed by " \
                 f"`ansible-doc -t role gymfleet.cluster.{role}`"
             lines.append(f"host {host}: {name} is not a variable of role {role}, so it would be ignored; fix: {fix}")
-        result.update(checked=sorted(values), changed=False)
+        return sorted(values), lines
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        roles = list(args.get("roles") or []) + ([args["role"]] if args.get("role") else [])
+        if not roles:
+            return {"failed": True, "msg": "validate_role_vars: give role or roles"}
+        checked, lines = [], []
+        for role in roles:
+            names, problems = self._role_problems(role, args.get("entry_point", "main"), task_vars)
+            checked += names
+            lines += problems
+        result.update(checked=sorted(set(checked)), changed=False)
         if lines:
             result.update(failed=True, msg="\n".join(lines), problems=lines)
         return result
