@@ -1,8 +1,10 @@
 """Status rows from the raw answers of every host's probe (module host_status), judged on the controller.
 
-A row is {host, component, state, detail, system, metrics}: `gymfleet status` groups and sums them, the JSON
-report carries them. Each check names its judge in `row.judge`; a judge sees its own check's answers and,
-for answers that only exist on another host (Ray's node list on the head), the whole run's Answers.
+A row is {host, component, state, detail, system, metrics}, and `summary` where the judge gives the row's share
+of its system's numbers (module_utils/systems.py adds them up; the manifest's summary line shows them):
+`gymfleet status` groups and sums the rows, the JSON report carries them. Each check names its judge in
+`row.judge`; a judge sees its own check's answers and, for answers that only exist on another host (Ray's node
+list on the head), the whole run's Answers.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class Answers(NamedTuple):
     asked: frozenset
 
 
-def _row(host: str, row: dict, state: str, detail: str, metrics: dict) -> dict:
-    return {"host": host, "component": row["component"], "state": state, "detail": detail,
-            "system": row["system"], "metrics": metrics}
+def _row(host: str, row: dict, state: str, detail: str, metrics: dict, summary: dict | None = None) -> dict:
+    judged = {"host": host, "component": row["component"], "state": state, "detail": detail,
+              "system": row["system"], "metrics": metrics}
+    return {**judged, "summary": summary} if summary else judged
 
 
 def _active(units: dict) -> list[str]:
@@ -68,10 +71,11 @@ def redis(host, row, results, answers) -> dict:
     info = results["info"]
     metrics = {"port": row["port"], "reachable": info.get("up", False), "keys": info.get("keys", {}),
                "version": info.get("version")}
+    summary = {"reachable": int(bool(info.get("up"))), "instances": 1, "keys": sum(info.get("keys", {}).values())}
     if not info.get("up"):
-        return _row(host, row, DOWN, info.get("error", "no answer"), metrics)
+        return _row(host, row, DOWN, info.get("error", "no answer"), metrics, summary)
     return _row(host, row, UP, f"redis {info['version']}, {info['connected_clients']} clients, keys "
-                f"{sum(info['keys'].values())}", metrics)
+                f"{sum(info['keys'].values())}", metrics, summary)
 
 
 def _info(answer: dict) -> tuple[dict | None, str]:
@@ -92,7 +96,7 @@ def omniboxes_node(host, row, results, answers) -> dict:
     return _row(host, row, UP if up else DOWN, detail, {
         "role": "node", "url": row["url"], "capacity": node["capacity"] if node else None,
         "available": node["available"] if node else None, "instances_expected": row["instances"],
-        "instance_units_running": instances, "browser": browser})
+        "instance_units_running": instances, "browser": browser}, {"node_servers_up": int(up)})
 
 
 def _browser(result: dict | None) -> dict | None:
@@ -113,11 +117,13 @@ def omniboxes_master(host, row, results, answers) -> dict:
     up = master is not None and master["healthy"] == row["nodes_expected"]
     detail = (f"nodes healthy {master['healthy']}/{master['total']}, capacity {master['capacity']}, available "
               f"{master['available']}, registry keys {' '.join(keys) or 'none'}" if master else problem)
-    return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), {
-        "role": "master", "url": row["url"], "nodes_healthy": master["healthy"] if master else None,
-        "nodes_total": master["total"] if master else None, "nodes_expected": row["nodes_expected"],
-        "capacity": master["capacity"] if master else None, "available": master["available"] if master else None,
-        "registry_keys": keys})
+    metrics = {"role": "master", "url": row["url"], "nodes_healthy": master["healthy"] if master else None,
+               "nodes_total": master["total"] if master else None, "nodes_expected": row["nodes_expected"],
+               "capacity": master["capacity"] if master else None,
+               "available": master["available"] if master else None, "registry_keys": keys}
+    summary = {key: metrics[key] for key in ("nodes_healthy", "nodes_expected", "capacity", "available")}
+    return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), metrics,
+                {**summary, "registry_keys": len(keys), "master_url": row["url"]})
 
 
 def _ray_cluster(answers: Answers, head: str) -> dict | None:
@@ -156,7 +162,8 @@ def ray_node(host, row, results, answers: Answers) -> dict:
     elif active and not up:
         detail += f"; the head does not list {row['address']} alive" + (
             f" ({cluster['error']})" if "error" in cluster else "")
-    return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), metrics)
+    summary = {key: value for key, value in metrics.items() if key not in ("role", "alive")}
+    return _row(host, row, UP if up else DOWN, detail + _stale_note(results["units"]), metrics, summary)
 
 
 def slurm_step(host: str, row: dict, results: dict) -> tuple[bool, str]:
@@ -177,7 +184,8 @@ def openenv_server(host, row, results, answers) -> dict:
     step_runs, step_note = slurm_step(host, row, results)
     return _row(host, row, UP if status == 200 and step_runs else DOWN,
                 f"{row['url']}/health " + (str(status) if status is not None else "no answer") + step_note,
-                {"role": "server", "url": row["url"], "healthy": status == 200})
+                {"role": "server", "url": row["url"], "healthy": status == 200},
+                {"servers_up": int(status == 200 and step_runs), "servers": 1})
 
 
 def envoy(host, row, results, answers) -> dict:
@@ -190,7 +198,8 @@ def envoy(host, row, results, answers) -> dict:
     step_runs, step_note = slurm_step(host, row, results)
     detail = f"backends healthy {healthy}/{len(row['backends'])}" + "".join(f"; {p}" for p in problems) + step_note
     return _row(host, row, DOWN if problems or not step_runs else UP, detail, {
-        "role": "envoy", "url": row["url"], "backends_healthy": healthy, "backends_total": len(row["backends"])})
+        "role": "envoy", "url": row["url"], "backends_healthy": healthy, "backends_total": len(row["backends"])},
+        {"backends_healthy": healthy, "backends_total": len(row["backends"]), "urls": [row["url"]]})
 
 
 def parameter_server(host, row, results, answers) -> dict:
@@ -213,7 +222,9 @@ def parameter_server(host, row, results, answers) -> dict:
     where = " in a container" if row.get("runtime") == "docker" else ""
     detail = f"{row['kind']}{where}, scheduler {row['scheduler']}" + (
         "" if "error" in results["exit"] or active == "active" else f", last run: {' '.join(ended)}")
-    return _row(host, row, state, detail, {"name": row["name"], "kind": row["kind"], "unit": row["unit"]})
+    return _row(host, row, state, detail, {"name": row["name"], "kind": row["kind"], "unit": row["unit"]},
+                {"processes_up": int(state in (UP, "done")), "processes_expected": 1,
+                 "processes_done": int(state == "done")})
 
 
 def firewall(host, row, results, answers) -> dict:
@@ -289,6 +300,7 @@ def stalled_job(rows: list[dict]) -> list[dict]:
     for row in rows:
         if row["system"] == "parameter_server" and row["state"] == UP:
             row = {**row, "state": DOWN, "metrics": {**row["metrics"], "stalled_by": lost_names},
+                   "summary": {**row.get("summary", {}), "processes_up": 0},
                    "detail": f"{row['detail']}; stalled: runs, but the job cannot go on without {names}; fix: "
                              "restart the job (gymfleet restart --tags parameter_server), or stop it"}
         stalled.append(row)

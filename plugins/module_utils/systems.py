@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import string
 
 ENTRY_POINTS = ("start", "stop", "restart", "status")
+# A system's summary line in `gymfleet status` unless the manifest gives one: its rows that are up.
+DEFAULT_SUMMARY = "up {components_up}/{components}"
+# Row states that count as up: a parameter-server process that ran its part of the job to the end is done.
+UP_STATES = ("up", "done")
+# The stages of a manifest that names none.
+ONE_STAGE = [{"name": "all", "note": "every component."}]
 COMPONENT_KEYS = {"role", "groups", "title", "tags", "any_errors_fatal", "note", "deploy", "stage"}
 
 
@@ -23,6 +30,11 @@ def components(manifest: dict, roles_dir: str) -> list[dict]:
         name = system.get("name")
         if not name or not system.get("title") or not system.get("components"):
             raise ManifestError(f"system {system!r}: needs name, title and components")
+        try:
+            list(string.Formatter().parse(str(system.get("summary", DEFAULT_SUMMARY))))
+        except ValueError as exc:
+            raise ManifestError(f"system {name}: summary cannot be read as a line with {{names}} ({exc}); fix: "
+                                "double a brace meant literally") from None
         for component in system["components"]:
             unknown = set(component) - COMPONENT_KEYS
             if unknown:
@@ -60,7 +72,7 @@ def stages(manifest: dict) -> list[dict]:
     """The deploy's stages in order, each with its name and note (one stage when the manifest names none). A stage
     ends with one engine call per host that carries every call its components deferred, so the next stage finds
     them converged on every host."""
-    found = manifest.get("stages", [{"name": "all", "note": "every component."}]) if isinstance(manifest, dict) else None
+    found = manifest.get("stages", ONE_STAGE) if isinstance(manifest, dict) else None
     if not isinstance(found, list) or not found or not all(isinstance(s, dict) and s.get("name") for s in found):
         raise ManifestError("meta/systems.yml: `stages` must be a list of entries with a name; fix: restore it from "
                             "the repository")
@@ -87,3 +99,44 @@ def status_titles(manifest: dict) -> dict[str, str]:
     if missing:
         raise ManifestError(f"status_order names {missing}, which are not systems; fix: remove them")
     return {name: titles[name] for name in order}
+
+
+def status_systems(manifest: dict) -> dict[str, dict]:
+    """System name -> {title, summary}, in the order `gymfleet status` shows them; summary is the line's format."""
+    formats = {system["name"]: str(system.get("summary", DEFAULT_SUMMARY)) for system in manifest["systems"]}
+    return {name: {"title": title, "summary": formats[name]} for name, title in status_titles(manifest).items()}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """One system's numbers from its status rows: how many are up and how many there are, then what the rows'
+    judges give each row to add up (its `summary`): numbers add (unknown when one row does not know), lists
+    join, anything else is the first row's that gives it."""
+    summary: dict = {"components_up": sum(row["state"] in UP_STATES for row in rows), "components": len(rows)}
+    for row in rows:
+        for key, value in (row.get("summary") or {}).items():
+            if key not in summary:
+                summary[key] = list(value) if isinstance(value, list) else value
+            elif isinstance(value, list):
+                summary[key] = summary[key] + value
+            elif _number(value) and _number(summary[key]):
+                summary[key] += value
+            elif value is None and _number(summary[key]):
+                summary[key] = None
+    return summary
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Shown(dict):
+    def __missing__(self, key):
+        return "?"
+
+
+def summary_line(line: str, summary: dict) -> str:
+    """The manifest's summary line with the system's numbers: an unknown one shows as ?, a list as its items
+    (none when empty)."""
+    shown = _Shown({key: "?" if value is None else (" ".join(map(str, value)) or "none") if isinstance(value, list)
+                    else value for key, value in summary.items()})
+    return line.format_map(shown)

@@ -10,8 +10,8 @@ short_description: Check a host's variables for a gymfleet role against the role
 version_added: 0.1.0
 author: gymfleet developers
 description:
-  - Reads C(meta/argument_specs.yml) of O(role) (or of each of O(roles)) and checks the variables this host would give the role
-    (types, choices, required options, nested list-of-dict options).
+  - Reads C(meta/argument_specs.yml) of O(role) (or of each of O(roles)) and checks the variables this host would
+    give the role (types, choices, required options, nested list-of-dict options).
   - Stricter than C(validate_argument_spec) where a lenient check hides a bug. A C(bool) option must be a
     real boolean, not the string C("false") (which is true in a condition).
   - Fails with one line per problem, each naming the host, the variable and the fix. Changes nothing.

@@ -35,14 +35,28 @@ def load(root: Path) -> tuple[dict, list[dict]]:
         raise GymfleetError(f"{root / 'meta' / 'systems.yml'}: {exc}") from exc
 
 
-def status_titles(root: Path) -> dict[str, str]:
-    """System name -> title, in the order `gymfleet status` shows them."""
+def status_systems(root: Path) -> dict[str, dict]:
+    """System name -> {title, summary line format}, in the order `gymfleet status` shows them."""
     manifest, _ = load(root)
     reader = _reader(root)
     try:
-        return reader.status_titles(manifest)
+        return reader.status_systems(manifest)
     except reader.ManifestError as exc:
         raise GymfleetError(f"{root / 'meta' / 'systems.yml'}: {exc}") from exc
+
+
+def status_titles(root: Path) -> dict[str, str]:
+    """System name -> title, in the order `gymfleet status` shows them."""
+    return {name: system["title"] for name, system in status_systems(root).items()}
+
+
+def summarize(root: Path, rows: list[dict]) -> dict:
+    """One system's numbers from its status rows (the collection's rule: module_utils/systems.py)."""
+    return _reader(root).summarize(rows)
+
+
+def summary_line(root: Path, line: str, summary: dict) -> str:
+    return _reader(root).summary_line(line, summary)
 
 
 def system_components(root: Path, system: str) -> tuple[list[str], list[str]]:

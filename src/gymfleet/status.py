@@ -9,16 +9,27 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from gymfleet import manifest
 from gymfleet.events import RunResult, RunState
 
 
-@functools.cache
-def system_titles() -> dict[str, str]:
-    """Systems in the order they are shown, with their titles: from the collection's meta/systems.yml."""
-    from gymfleet.manifest import status_titles
-    from gymfleet.runner import collection_root
+def _root():
+    from gymfleet.runner import collection_root  # the runner imports this module
 
-    return status_titles(collection_root())
+    return collection_root()
+
+
+@functools.cache
+def _systems() -> dict[str, dict]:
+    """Systems in the order they are shown, with their titles and summary lines: from the collection's
+    meta/systems.yml."""
+    return manifest.status_systems(_root())
+
+
+def system_titles() -> dict[str, str]:
+    return {name: system["title"] for name, system in _systems().items()}
+
+
 # A parameter-server process that ran its part of the job to the end counts as up.
 _UP_STATES = {"up", "done"}
 # The status playbook's own verdict (a failed host per component down): the CLI and the API judge from the report
@@ -26,78 +37,14 @@ _UP_STATES = {"up", "done"}
 STATUS_SKIP_TAGS = ("fail_when_down",)
 
 
-def _count(rows: list[dict], **match) -> list[dict]:
-    return [row for row in rows if all(row.get("metrics", {}).get(k) == v for k, v in match.items())]
+def summarize(rows: list[dict]) -> dict:
+    """The few numbers a person wants first for one system, from what its rows' judges give."""
+    return manifest.summarize(_root(), rows)
 
 
-def _number(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def summarize(system: str, rows: list[dict]) -> dict:
-    """The few numbers a person wants first for one system."""
-    up = sum(row["state"] in _UP_STATES for row in rows)
-    summary: dict = {"components_up": up, "components": len(rows)}
-    if system == "omniboxes":
-        masters = _count(rows, role="master")
-        nodes = _count(rows, role="node")
-        master = masters[0]["metrics"] if masters else {}
-        summary.update(
-            nodes_healthy=_number(master.get("nodes_healthy")),
-            nodes_expected=master.get("nodes_expected", len(nodes)),
-            capacity=_number(master.get("capacity")),
-            available=_number(master.get("available")),
-            registry_keys=len(master.get("registry_keys") or []),
-            master_url=master.get("url"),
-            node_servers_up=sum(row["state"] == "up" for row in nodes),
-        )
-    elif system == "ray":
-        heads = _count(rows, role="head")
-        head = heads[0]["metrics"] if heads else {}
-        summary.update(
-            nodes_alive=_number(head.get("nodes_alive")), nodes_expected=head.get("nodes_expected", len(rows)),
-            cpus=_number(head.get("cpus")), gpus=_number(head.get("gpus")),
-            dashboard_url=head.get("dashboard_url"), version=head.get("version"),
-        )
-    elif system == "openenv":
-        envoys = _count(rows, role="envoy")
-        servers = _count(rows, role="server")
-        summary.update(
-            backends_healthy=sum(_number(row["metrics"].get("backends_healthy")) or 0 for row in envoys),
-            backends_total=sum(_number(row["metrics"].get("backends_total")) or 0 for row in envoys),
-            urls=[row["metrics"].get("url") for row in envoys],
-            servers_up=sum(row["state"] == "up" for row in servers), servers=len(servers),
-        )
-    elif system == "parameter_server":
-        summary.update(processes_up=up, processes_expected=len(rows),
-                       processes_done=sum(row["state"] == "done" for row in rows))
-    elif system == "redis":
-        summary.update(
-            reachable=sum(bool(row.get("metrics", {}).get("reachable")) for row in rows), instances=len(rows),
-            keys=sum(sum((row.get("metrics", {}).get("keys") or {}).values()) for row in rows),
-        )
-    return summary
-
-
-def _summary_line(system: str, s: dict) -> str:
-    def of(a, b):
-        return f"{'?' if a is None else a}/{b}"
-
-    if system == "omniboxes":
-        return (f"nodes healthy {of(s['nodes_healthy'], s['nodes_expected'])}, capacity {s['capacity']}, "
-                f"available {s['available']}, registry keys {s['registry_keys']}, master {s['master_url']}")
-    if system == "ray":
-        return (f"nodes alive {of(s['nodes_alive'], s['nodes_expected'])}, CPUs {s['cpus']}, GPUs {s['gpus']}, "
-                f"Ray {s['version']}, dashboard {s['dashboard_url']}")
-    if system == "openenv":
-        return (f"backends healthy {s['backends_healthy']}/{s['backends_total']}, servers up "
-                f"{s['servers_up']}/{s['servers']}, {' '.join(u for u in s['urls'] if u) or 'no Envoy'}")
-    if system == "parameter_server":
-        return (f"processes up {s['processes_up']}/{s['processes_expected']}"
-                f" ({s['processes_done']} finished their job)")
-    if system == "redis":
-        return f"reachable {s['reachable']}/{s['instances']}, keys {s['keys']}"
-    return f"up {s['components_up']}/{s['components']}"
+def summary_line(system: str, summary: dict) -> str:
+    line = _systems().get(system, {}).get("summary", "up {components_up}/{components}")
+    return manifest.summary_line(_root(), line, summary)
 
 
 @dataclass
@@ -114,7 +61,7 @@ class StatusReport:
         titles = system_titles()
         ordered = [s for s in titles if s in present] + sorted(present - set(titles))
         return {system: {"title": titles.get(system, system),
-                         "summary": summarize(system, [r for r in self.rows if r.get("system", "other") == system]),
+                         "summary": summarize([r for r in self.rows if r.get("system", "other") == system]),
                          "rows": [r for r in self.rows if r.get("system", "other") == system]}
                 for system in ordered}
 
@@ -145,7 +92,7 @@ class StatusReport:
             table = [["HOST", "COMPONENT", "STATE", "DETAIL"]] + [
                 [str(row.get(key, "")) for key in ("host", "component", "state", "detail")] for row in value["rows"]]
             widths = [max(len(line[column]) for line in table) for column in range(3)]
-            lines = [f"{value['title']}: {_summary_line(system, value['summary'])}"]
+            lines = [f"{value['title']}: {summary_line(system, value['summary'])}"]
             lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
                       + "  " + line[3] for line in table]
             blocks.append("\n".join(lines))

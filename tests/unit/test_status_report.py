@@ -37,10 +37,12 @@ def test_recorded_demo_status_has_every_system_and_fits_the_schema():
     report = replayed("status-demo.jsonl")
     document = report.to_dict()
     validator("status.schema.json").validate(document)
-    assert list(document["systems"]) == ["omniboxes", "ray", "openenv", "parameter_server", "redis", "python_env"]
+    assert list(document["systems"]) == ["omniboxes", "ray", "openenv", "parameter_server", "firewall", "redis",
+                                         "python_env"]
     systems = document["systems"]
     assert systems["omniboxes"]["summary"]["nodes_healthy"] == systems["omniboxes"]["summary"]["nodes_expected"] == 3
     assert systems["omniboxes"]["summary"]["capacity"] == 6
+    assert systems["openenv"]["summary"]["servers_up"] == systems["openenv"]["summary"]["servers"] == 2
     assert systems["ray"]["summary"]["nodes_alive"] == 3 and systems["ray"]["summary"]["cpus"] == 3
     assert systems["ray"]["summary"]["dashboard_url"].startswith("http://")
     assert systems["openenv"]["summary"]["backends_healthy"] == systems["openenv"]["summary"]["backends_total"] == 2
@@ -49,13 +51,15 @@ def test_recorded_demo_status_has_every_system_and_fits_the_schema():
     assert document["healthy"] is True
     text = report.render()
     for title in ("OmniBoxes: nodes healthy 3/3", "Ray: nodes alive 3/3", "OpenEnv / Envoy: backends healthy 2/2",
-                  "Parameter servers: processes up 4/4", "Redis: reachable"):
+                  "Parameter servers: processes up 4/4", "Redis: reachable 3/3, keys 0", "Firewall: up 6/6"):
         assert title in text
     assert text.rstrip().endswith("healthy")
 
 
-def row(host, component, state, system, **metrics):
-    return {"host": host, "component": component, "state": state, "detail": "", "system": system, "metrics": metrics}
+def row(host, component, state, system, summary=None, **metrics):
+    """A row as a judge gives it: summary is its share of the system's numbers."""
+    return {"host": host, "component": component, "state": state, "detail": "", "system": system, "metrics": metrics,
+            **({"summary": summary} if summary else {})}
 
 
 def report_of(rows, failures=()):
@@ -68,8 +72,9 @@ def report_of(rows, failures=()):
 
 def test_a_down_component_makes_the_report_unhealthy_and_is_named():
     report, _ = report_of([
-        row("n1", "ray head", "up", "ray", role="head", alive=True, nodes_alive=1, nodes_expected=2, cpus=2.0, gpus=0,
-            dashboard_url="http://10.0.0.1:8265", version="2.60.0"),
+        row("n1", "ray head", "up", "ray", role="head", alive=True,
+            summary={"nodes_alive": 1, "nodes_expected": 2, "cpus": 2.0, "gpus": 0,
+                     "dashboard_url": "http://10.0.0.1:8265", "version": "2.60.0"}),
         row("n2", "ray worker", "DOWN", "ray", role="worker", alive=False),
     ])
     assert report.systems["ray"]["summary"]["nodes_alive"] == 1
@@ -79,15 +84,17 @@ def test_a_down_component_makes_the_report_unhealthy_and_is_named():
 
 
 def test_finished_and_stopped_parameter_servers_are_not_down():
-    report, _ = report_of([row("n1", "ps scheduler", "up", "parameter_server", name="scheduler"),
-                           row("n1", "ps worker-0", "done", "parameter_server", name="worker-0")])
+    share = {"processes_up": 1, "processes_expected": 1}
+    report, _ = report_of([row("n1", "ps scheduler", "up", "parameter_server", {**share, "processes_done": 0}),
+                           row("n1", "ps worker-0", "done", "parameter_server", {**share, "processes_done": 1})])
     assert report.healthy and report.systems["parameter_server"]["summary"]["processes_up"] == 2
 
 
 def test_an_unreachable_host_is_listed_and_unhealthy():
     from gymfleet.events import Failure
 
-    report, _ = report_of([row("n1", "redis :6390", "up", "redis", port=6390, reachable=True, keys={"0": 2})],
+    report, _ = report_of([row("n1", "redis :6390", "up", "redis", {"reachable": 1, "instances": 1, "keys": 2},
+                               port=6390, reachable=True, keys={"0": 2})],
                           failures=[Failure("n2", "Gathering Facts", "status", "ssh: no route", unreachable=True)])
     assert report.to_dict()["unreachable"] == ["n2"] and not report.healthy
     assert "Unreachable or failed before reporting: n2" in report.render()
@@ -118,3 +125,23 @@ def test_run_result_fits_its_schema():
                        tasks=state.tasks_started, hosts=state.hosts, failures=state.failures)
     validator("run.schema.json").validate(result.to_dict())
     assert result.to_dict()["hosts"]["gone-node"]["status"] == "unreachable"
+
+
+def test_summaries_add_up_the_rows_shares_and_the_manifest_gives_the_line():
+    from gymfleet.status import summary_line
+
+    report, _ = report_of([
+        row("n1", "envoy", "up", "openenv", {"backends_healthy": 1, "backends_total": 2, "urls": ["http://a:8000"]}),
+        row("n2", "envoy", "DOWN", "openenv", {"backends_healthy": 0, "backends_total": 2, "urls": ["http://b:8000"]}),
+        row("n1", "server", "up", "openenv", {"servers_up": 1, "servers": 1}),
+        row("n1", "ray head", "up", "ray", {"nodes_alive": None, "nodes_expected": 2, "cpus": None}),
+        row("n1", "hello", "up", "hello_http"),
+    ])
+    openenv = report.systems["openenv"]["summary"]
+    assert openenv == {"components_up": 2, "components": 3, "backends_healthy": 1, "backends_total": 4,
+                       "urls": ["http://a:8000", "http://b:8000"], "servers_up": 1, "servers": 1}
+    assert summary_line("openenv", openenv) == (
+        "backends healthy 1/4, servers up 1/1, Envoy http://a:8000 http://b:8000")
+    # What a row does not know shows as ?; a system the manifest gives no line counts its rows up.
+    assert summary_line("ray", report.systems["ray"]["summary"]).startswith("nodes alive ?/2, CPUs ?, GPUs ?")
+    assert summary_line("hello_http", report.systems["hello_http"]["summary"]) == "up 1/1"
