@@ -99,6 +99,16 @@ def changes(output: str) -> int | None:
     return int(found.group(2)) if found else None
 
 
+def tasks_run(output: str) -> int | None:
+    found = re.search(r"\w+: \w+ in [\d:.]+; (\d+) tasks, (\d+) changes", output)
+    return int(found.group(1)) if found else None
+
+
+# Ansible's own cost of a task that does nothing on the controller, on every host of a play: what bounds a playbook
+# of many tasks however little each does.
+TRIVIAL_TASKS = 50
+
+
 class Lab:
     def __init__(self, name: str, nodes: int, stack: bool):
         self.name, self.nodes, self.stack = name, nodes, stack
@@ -119,7 +129,8 @@ class Lab:
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"deploy on {self.name} failed")
-        return seconds, changes(proc.stdout + proc.stderr), proc.cpu, remote_calls(newest_run("deploy"))
+        return (seconds, changes(proc.stdout + proc.stderr), proc.cpu, remote_calls(newest_run("deploy")),
+                tasks_run(proc.stdout + proc.stderr))
 
     def status(self, home: Path | None = None) -> tuple[float, bool]:
         seconds, proc = run([str(BIN / "gymfleet"), "status", "--json", "-i", str(ROOT / self.inventory)], home)
@@ -172,6 +183,19 @@ class Lab:
         finally:
             subprocess.run(["docker", "exec", first, "systemctl", "stop", "bench-stray"], capture_output=True)
 
+    def task_cost(self) -> float:
+        """Seconds per task of a playbook of TRIVIAL_TASKS set_fact tasks on every host, less an empty one's."""
+        times = []
+        with tempfile.TemporaryDirectory() as folder:
+            for count in (0, TRIVIAL_TASKS):
+                playbook = Path(folder) / f"tasks{count}.yml"
+                tasks = [{"name": f"trivial {i}", "ansible.builtin.set_fact": {f"trivial_{i}": i}}
+                         for i in range(count)]
+                playbook.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
+                seconds, _ = run([str(BIN / "ansible-playbook"), "-i", str(ROOT / self.inventory), str(playbook)])
+                times.append(seconds)
+        return (times[1] - times[0]) / TRIVIAL_TASKS
+
     def adhoc(self) -> float:
         seconds, _ = run([str(BIN / "ansible"), "-i", str(ROOT / self.inventory), "all", "-m", "ansible.builtin.ping"])
         return seconds
@@ -212,7 +236,8 @@ def main() -> int:
             # Each tree on a lab of its own: two versions managing the same hosts would undo each other.
             pairs = [(tree_label, home, Lab(f"bench{'demo' if stack else 'base'}{nodes}{'b' if home else ''}",
                                             nodes, stack)) for tree_label, home in trees]
-            samples: dict[str, dict[str, list]] = {t: {"deploy": [], "status": [], "adhoc": []} for t, _ in trees}
+            samples: dict[str, dict[str, list]] = {t: {"deploy": [], "status": [], "adhoc": [], "task": []}
+                                                   for t, _ in trees}
             for tree_label, home, lab in pairs:
                 labs.append(lab)
                 lab.up()
@@ -222,6 +247,7 @@ def main() -> int:
                     samples[tree_label]["deploy"].append(lab.deploy(home))
                     samples[tree_label]["status"].append(lab.status(home))
                     samples[tree_label]["adhoc"].append(lab.adhoc())
+                    samples[tree_label]["task"].append(lab.task_cost())
             for tree_label, home, lab in pairs:
                 got = samples[tree_label]
                 exposure = (lab.exposed(), lab.exposed_after_a_tagged_deploy(home)) if stack else ([], [])
@@ -231,6 +257,8 @@ def main() -> int:
                     "deploy": (median([d[0] for d in got["deploy"]]), max((d[1] or 0) for d in got["deploy"])),
                     "cpu": median([d[2] for d in got["deploy"]]),
                     "calls": median([d[3] for d in got["deploy"]]),
+                    "tasks": median([d[4] or 0 for d in got["deploy"]]),
+                    "task_cost": median(got["task"]),
                     "status": (median([s[0] for s in got["status"]]), all(s[1] for s in got["status"])),
                     "adhoc": median(got["adhoc"]),
                 }
@@ -261,7 +289,14 @@ def main() -> int:
                                  "0 besides SSH and declared-public ports"))
             rows.append((f"remote calls per host in that no-op deploy, {label}",
                          f"{base['calls']:.0f}" if base else "-", f"{this['calls']:.0f}", "",
-                         "<= stages + 2 (4: heads and masters, then workers)" if stack else ""))
+                         "<= stages + 2 (6: 4 stages)" if stack else ""))
+            rows.append((f"tasks in that no-op deploy (each on every host of its play), {label}",
+                         f"{base['tasks']:.0f}" if base else "-", f"{this['tasks']:.0f}", "", ""))
+            cost = this["task_cost"]
+            rows.append((f"Ansible's own cost per task ({TRIVIAL_TASKS} set_fact tasks less an empty play), {label}",
+                         f"{base['task_cost'] * 1000:.0f} ms" if base else "-", f"{cost * 1000:.0f} ms", "",
+                         f"bounds the no-op: {this['tasks']:.0f} tasks cost {this['tasks'] * cost:.1f} s before any "
+                         f"host works; 5x ad-hoc leaves room for about {5 * adhoc / cost:.0f}" if stack else ""))
             rows.append((f"status, {label}", seconds(base, "status"),
                          f"{this['status'][0]:.1f} s{'' if this['status'][1] else ' NOT healthy'}",
                          f"{this['status'][0] / adhoc:.1f}x ad-hoc",

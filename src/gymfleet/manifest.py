@@ -4,7 +4,9 @@ the CLI, the playbook generator, preflight and status agree on what it says."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
+import os
 from pathlib import Path
 
 import yaml
@@ -12,16 +14,40 @@ import yaml
 from gymfleet.errors import GymfleetError
 
 
-@functools.cache
-def _reader(root: Path):
+def _load(path: Path, name: str):
     # Loaded from the collection the playbooks come from (a checkout's, or the one an installed wheel carries),
     # by path: its package is Ansible's, which this process need not have set up. It imports only the standard
     # library.
-    path = root / "plugins" / "module_utils" / "systems.py"
-    spec = importlib.util.spec_from_file_location("gymfleet_manifest_reader", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@functools.cache
+def _reader(root: Path):
+    return _load(root / "plugins" / "module_utils" / "systems.py", "gymfleet_manifest_reader")
+
+
+def lifecycle_playbook(root: Path, entry: str) -> Path | None:
+    """The lifecycle playbook `entry` (deploy, start, stop, restart, status) for the manifest as it is now: the
+    collection's own file when it is current, else one rendered from the manifest into the cache (a system added
+    to the manifest needs nothing regenerated). None for any other playbook."""
+    lifecycle = _load(root / "plugins" / "plugin_utils" / "lifecycle.py", "gymfleet_lifecycle")
+    if entry not in lifecycle.ENTRIES:
+        return None
+    manifest, components = load(root)
+    notes = {stage["name"]: stage["note"] for stage in _reader(root).stages(manifest)}
+    shipped = root / "playbooks" / f"{entry}.yml"
+    if shipped.is_file() and shipped.read_text() == lifecycle.render(entry, components, notes):
+        return shipped
+    text = lifecycle.render(entry, components, notes, preflight=str(root / "playbooks" / "preflight.yml"))
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gymfleet" / "playbooks"
+    path = cache / hashlib.sha256(f"{root}\n{text}".encode()).hexdigest()[:16] / f"{entry}.yml"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path
 
 
 @functools.cache

@@ -70,6 +70,11 @@ def playbook_names(root: Path) -> list[str]:
 
 
 def playbook_path(root: Path, name: str) -> Path:
+    from gymfleet.manifest import lifecycle_playbook
+
+    rendered = lifecycle_playbook(root, name.replace("-", "_"))
+    if rendered:
+        return rendered
     path = root / "playbooks" / f"{name.replace('-', '_')}.yml"
     if not path.is_file():
         raise GymfleetError(

@@ -1,6 +1,7 @@
 """The manifest of systems drives the lifecycle playbooks, preflight's components and status's titles."""
 
 import copy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,29 @@ def test_each_stage_of_the_deploy_ends_with_one_engine_call_per_host_under_every
         for component in part["components"]:
             component.pop("stage", None)
     assert {c["stage"] for c in components(single, ROLES)} == {"all"}
+
+
+def test_the_cli_runs_the_shipped_playbook_when_current_and_one_rendered_from_the_manifest_when_not(
+        tmp_path, monkeypatch):
+    from gymfleet import manifest
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "collection"
+    for part in ("meta", "playbooks", "plugins", "roles"):
+        shutil.copytree(ROOT / part, root / part)
+    assert manifest.lifecycle_playbook(root, "deploy") == root / "playbooks" / "deploy.yml"
+    assert manifest.lifecycle_playbook(root, "flush_restart") is None, "not a lifecycle playbook"
+    # A role added with its manifest line and nothing regenerated.
+    (root / "roles" / "hello" / "tasks").mkdir(parents=True)
+    (root / "roles" / "hello" / "tasks" / "main.yml").write_text("---\n[]\n")
+    text = (root / "meta" / "systems.yml").read_text()
+    (root / "meta" / "systems.yml").write_text(text.replace(
+        "\n# The order of the tables", "\n  - {name: hello, title: Hello, components: [{role: hello, groups: [hello]}]}"
+        "\n# The order of the tables", 1))
+    manifest.load.cache_clear()
+    rendered = manifest.lifecycle_playbook(root, "deploy")
+    assert rendered.is_relative_to(tmp_path / "cache" / "gymfleet" / "playbooks")
+    plays = yaml.safe_load(rendered.read_text())
+    assert plays[0]["ansible.builtin.import_playbook"] == str(root / "playbooks" / "preflight.yml")
+    assert [p["hosts"] for p in plays if p.get("name") == "Hello"] == ["hello"]
+    assert manifest.lifecycle_playbook(root, "deploy") == rendered, "the same manifest, the same file"
