@@ -162,6 +162,11 @@ def host_address_entries(hostvars: dict) -> list[str]:
     return [entry for entry in (hostvars.get("cluster_address"), hostvars.get("docker_bridge_subnet")) if entry]
 
 
+def host_address_map(hosts: list[str], hostvars) -> dict[str, list[str]]:
+    """host -> its host_address_entries, for every host given: the host address map of geomx_with_addresses."""
+    return {host: host_address_entries(hostvars[host]) for host in hosts}
+
+
 def parameter_server_status_checks(processes: list[dict], state_dir: str) -> list[dict]:
     """The status checks of this host's processes (module host_status): each unit, and how its last run ended
     (the file its ExecStopPost writes)."""
@@ -187,7 +192,7 @@ class FilterModule:
         return {"parameter_server_units": parameter_server_units, "parameter_server_layout": parameter_server_layout,
                 "parameter_server_services": parameter_server_services,
                 "parameter_server_port_claims": parameter_server_port_claims,
-                "host_address_entries": host_address_entries,
+                "host_address_entries": host_address_entries, "host_address_map": host_address_map,
                 "parameter_server_status_checks": parameter_server_status_checks,
                 "parameter_server_topology_problems": parameter_server_topology_problems,
                 "parameter_server_container_problems": parameter_server_container_problems}

@@ -1,6 +1,7 @@
 """How the parameter_server role turns a host's processes into units and the files host_files lays out."""
 
 from ansible_collections.gymfleet.cluster.plugins.filter.parameter_server import (
+    host_address_map,
     parameter_server_layout,
     parameter_server_port_claims,
     parameter_server_services,
@@ -139,3 +140,10 @@ def test_container_problems_name_the_missing_bridge_and_interpreter():
     assert [problem.split(";")[0] for problem in both] == [
         "host h: parameter_server_runtime is docker but the host is not in group docker_bridge, which gives docker0 "
         "its subnet, routes and SNAT", "host h: parameter_server_image is geomx:1 but parameter_server_python is empty"]
+
+
+def test_host_address_map_gives_each_host_its_known_address_then_its_subnet():
+    hostvars = {"n1": {"cluster_address": "10.0.0.1", "docker_bridge_subnet": "172.31.1.0/24"},
+                "n2": {"docker_bridge_subnet": "172.31.2.0/24"}, "n3": {}}
+    assert host_address_map(["n1", "n2", "n3"], hostvars) == {
+        "n1": ["10.0.0.1", "172.31.1.0/24"], "n2": ["172.31.2.0/24"], "n3": []}
