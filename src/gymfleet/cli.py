@@ -285,45 +285,48 @@ def _tag_list(values: list[str]) -> list[str]:
     return [tag.strip() for value in values for tag in value.split(",") if tag.strip()]
 
 
-def _playbook(args) -> int:
-    from gymfleet.progress import Display
-    from gymfleet.runner import RunRequest, parse_extravars, run_playbook
+def _cluster(args):
+    """The cluster the command line names, with its vault and run options: the CLI is a layer over the API."""
+    from gymfleet.api import Cluster
 
-    name = args.playbook if args.command == "run" else args.command
-    request = RunRequest(
-        playbook=name, inventory=args.inventory or _default_inventory(), limit=args.limit,
-        tags=_tag_list(args.tags), skip_tags=_tag_list(args.skip_tags), forks=args.forks,
-        extravar_sources=parse_extravars(args.extra_vars, vaulted_ok=bool(
-            args.ask_vault_pass or args.vault_password_file or args.vault_id)),
-        vault_password_files=args.vault_password_file, vault_ids=args.vault_id,
-        check=getattr(args, "check", False), diff=getattr(args, "diff", False), verbosity=args.verbose,
-    )
+    password = None
     if args.ask_vault_pass:
         import getpass
 
-        request.vault_password = getpass.getpass("Vault password: ")
+        password = getpass.getpass("Vault password: ")
+    return Cluster(args.inventory or _default_inventory(), vault_password_files=args.vault_password_file or (),
+                   vault_ids=args.vault_id or (), vault_password=password, forks=args.forks,
+                   verbosity=args.verbose or 0)
+
+
+def _playbook(args) -> int:
+    from gymfleet.progress import Display
+    from gymfleet.runner import parse_extravars
+
+    name = args.playbook if args.command == "run" else args.command
+    cluster = _cluster(args)
+    options = {"limit": args.limit, "tags": _tag_list(args.tags), "skip_tags": _tag_list(args.skip_tags),
+               "extravar_sources": parse_extravars(args.extra_vars, vaulted_ok=bool(
+                   args.ask_vault_pass or args.vault_password_file or args.vault_id))}
+    if name == "status":
+        return _status(args, cluster, options)
+    request = cluster.request(name, check=getattr(args, "check", False), diff=getattr(args, "diff", False),
+                              **options)
     if name in CONFIRMED and not (args.yes or request.check):
         _confirm(name, request)
-    if name == "status":
-        # Health is judged from the report (exit 1 when anything is down), not by the playbook's own assert.
-        from gymfleet.status import STATUS_SKIP_TAGS
-
-        request.skip_tags = [*request.skip_tags, *STATUS_SKIP_TAGS]
-        return _status(args, request)
     display = Display(name, live=False if args.plain else None, verbose=bool(args.verbose))
     display.start()
     try:
-        result, _ = run_playbook(request, on_event=display.event, state=display.state)
+        result, _ = cluster.run_request(request, on_event=display.event, state=display.state)
     finally:
         display.finish()
     print(json.dumps(result.to_dict(), indent=2) if args.json else _summary(result, name))
     return _exit_code(result)
 
 
-def _status(args, request) -> int:
+def _status(args, cluster, options: dict) -> int:
+    """Health is judged from the report (exit 1 when anything is down), not by the playbook's own assert."""
     from gymfleet.progress import Display
-    from gymfleet.runner import run_playbook
-    from gymfleet.status import report_from_run
 
     while True:
         # While watching, the table is the display; a progress block would only flicker above it.
@@ -332,14 +335,14 @@ def _status(args, request) -> int:
         if not quiet:
             display.start()
         try:
-            result, state = run_playbook(request, on_event=None if quiet else display.event, state=display.state)
+            report = cluster.status(on_event=None if quiet else display.event, state=display.state, **options)
         finally:
             if not quiet:
                 display.finish()
+        result = report.run
         if result.status == "canceled":
             print(_summary(result, "status"), file=sys.stderr)
             return Exit.OK if args.watch is not None else Exit.INTERRUPTED
-        report = report_from_run(result, state)
         if args.json:
             print(json.dumps(report.to_dict(), indent=2), flush=True)
         else:
