@@ -186,6 +186,41 @@ def start_levels(specs: list[dict]) -> list[list[dict]]:
     return levels
 
 
+def start_in_order(runtime, actions: list[tuple[dict, str]], deadline: Deadline, parallel: int,
+                   poll_seconds: float) -> None:
+    """Start or restart services (action "start" or "restart"), each as soon as the ones it comes after (`after`,
+    among these) are up, at most `parallel` at a time, each waited for until its runtime says it is up (running,
+    and its health probe answers). A slow service holds up only what comes after it. The first one that dies or is
+    not up in time fails the call. One loop for every runtime; the runtime only knows how to:
+
+    - launch(batch: [(spec, action)]) -> {name: launch}: ask for the starts without waiting, and say what each
+      start is to be told by (its own dict, which settle may update);
+    - settle({name: (spec, launch)}) -> {names that are up now}, raising the runtime's failure for one that died;
+    - too_slow(spec, launch): raise the runtime's failure for one not up by the deadline.
+    """
+    by_name = {spec["name"]: (spec, action) for spec, action in actions}
+    waits_for = {name: {dep.removesuffix(".service") for dep in spec["after"]} & set(by_name)
+                 for name, (spec, _) in by_name.items()}
+    queue = [spec["name"] for level in start_levels([spec for spec, _ in actions]) for spec in level]
+    done: set[str] = set()
+    starting: dict[str, dict] = {}
+    while queue or starting:
+        room = max(1, parallel) - len(starting)
+        ready = [name for name in queue if waits_for[name] <= done][:max(0, room)]
+        if ready:
+            starting.update(runtime.launch([by_name[name] for name in ready]))
+            queue = [name for name in queue if name not in ready]
+        finished = runtime.settle({name: (by_name[name][0], launch) for name, launch in starting.items()})
+        done |= finished
+        for name in finished:
+            del starting[name]
+        if starting and deadline.passed():
+            name = next(iter(starting))
+            runtime.too_slow(by_name[name][0], starting[name])
+        if starting and not finished:
+            time.sleep(poll_seconds)
+
+
 def probe(spec: dict, run_command=None) -> dict:
     """Ask a service once whether it is healthy: {ok, detail}. A service without a probe counts as healthy
     when its process runs, which the runtime decides."""

@@ -21,6 +21,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     Deadline,
     definition_hash,
     probe,
+    start_in_order,
     start_levels,
 )
 from ansible_collections.gymfleet.cluster.plugins.module_utils.systemd_services import ServiceFailure, file_digest
@@ -197,7 +198,11 @@ class SlurmRuntime:
             return []
         return text.splitlines()[-LOG_LINES:]
 
-    def launch(self, spec: dict, digest: str) -> dict:
+    def launch(self, batch: list[tuple[dict, str]]) -> dict[str, dict]:
+        """Start each service's step (a restart's old step is already cancelled); what each start is told by."""
+        return {spec["name"]: self.launch_step(spec, self.digest(spec)) for spec, _ in batch}
+
+    def launch_step(self, spec: dict, digest: str) -> dict:
         """Start the service's step, detached from this process; what its wait needs."""
         if spec["user"] and spec["user"] != _current_user():
             raise SlurmError(f"service {spec['name']}: user {spec['user']} is not the user the allocation belongs to "
@@ -233,19 +238,21 @@ class SlurmRuntime:
             time.sleep(POLL_SECONDS)
         raise SlurmError(f"steps {', '.join(sorted(ids))} of job {self.job} did not end in time; fix: scancel them")
 
-    def wait(self, spec: dict, launch: dict, deadline: Deadline) -> None:
-        """Until the service's probe answers; fails at once when its srun ends (the step died)."""
-        while True:
+    def settle(self, starting: dict[str, tuple[dict, dict]]) -> set[str]:
+        """The services whose probe answers now; fails at once on one whose srun ended (the step died)."""
+        up = set()
+        for name, (spec, launch) in starting.items():
             if launch["process"].poll() is not None:
                 self._fail(spec, launch, f"died while starting (srun exited {launch['process'].returncode})")
             answer = probe(spec, self.module.run_command) if spec["health"] else {"ok": True, "detail": ""}
             launch["probe"] = answer["detail"]
             if answer["ok"]:
-                return
-            if deadline.passed():
-                launch["process"].terminate()
-                self._fail(spec, launch, f"not healthy in time ({launch['probe']})")
-            time.sleep(POLL_SECONDS)
+                up.add(name)
+        return up
+
+    def too_slow(self, spec: dict, launch: dict) -> None:
+        launch["process"].terminate()
+        self._fail(spec, launch, f"not healthy in time ({launch['probe']})")
 
     def _fail(self, spec: dict, launch: dict, what: str) -> None:
         lines = self.log_tail(spec, launch["offset"])
@@ -302,11 +309,8 @@ def converge_steps(module, runtime: SlurmRuntime, specs: list[dict]) -> dict:
                 runtime.check_node([port for spec, action in actions if action == "start" for port in spec["ports"]])
             runtime.cancel(removed + [running[spec["name"]] for spec, action in actions if action == "restart"],
                            deadline)
-            # In start order, each waited for before the next level: the declarations' `after`.
-            for level in start_levels([spec for spec, _ in actions]):
-                launches = [(spec, runtime.launch(spec, digests[spec["name"]])) for spec in level]
-                for spec, launch in launches:
-                    runtime.wait(spec, launch, deadline)
+            # In the declarations' order (`after`), as every runtime starts (services.start_in_order).
+            start_in_order(runtime, actions, deadline, module.params.get("parallel", 4), POLL_SECONDS)
             running = runtime.steps()
     result["changed"] = bool(result["removed"] or result["started"] or result["restarted"] or result["stopped"])
     result["services"] = []

@@ -24,7 +24,7 @@ from ansible_collections.gymfleet.cluster.plugins.module_utils.services import (
     definition_hash,
     normalize,
     probe,
-    start_levels,
+    start_in_order,
 )
 from ansible_collections.gymfleet.cluster.plugins.module_utils.unit_file import (
     command_line,
@@ -325,36 +325,23 @@ class SystemdRuntime:
         return enable + disable
 
     def start(self, actions: list[tuple[dict, str]], deadline: Deadline, parallel: int) -> None:
-        """Start or restart services, each as soon as the ones it comes after (`after`, among these) are up, at
-        most `parallel` at a time, each waited for until it is active and its probe answers. A slow service holds
-        up only what comes after it, not the others of its level. The first one that dies or times out fails the
-        call."""
-        wanted = {unit_name(spec): action for spec, action in actions}
-        by_unit = {unit_name(spec): spec for spec, _ in actions}
-        names = {spec["name"]: unit for unit, spec in by_unit.items()}
-        waits_for = {unit: {names[dep.removesuffix(".service")] for dep in spec["after"]
-                            if dep.removesuffix(".service") in names}
-                     for unit, spec in by_unit.items()}
-        queue = [unit_name(spec) for level in start_levels(list(by_unit.values())) for spec in level]
-        done: set[str] = set()
-        starting: dict[str, dict] = {}
-        while queue or starting:
-            room = max(1, parallel) - len(starting)
-            ready = [unit for unit in queue if waits_for[unit] <= done][:max(0, room)]
-            if ready:
-                starting.update(self._launch(ready, wanted))
-                queue = [unit for unit in queue if unit not in ready]
-            finished = self._settle(starting, by_unit)
-            done |= finished
-            for unit in finished:
-                del starting[unit]
-            if starting and deadline.passed():
-                unit = next(iter(starting))
-                launch = starting[unit]
-                self._fail(unit, self.show([unit])[unit], launch["since"],
-                           f"not healthy in time ({launch['probe'] or 'its process is not up yet'})")
-            if starting and not finished:
-                time.sleep(POLL_SECONDS)
+        """Start or restart services in order, as every runtime does (services.start_in_order)."""
+        start_in_order(self, actions, deadline, parallel, POLL_SECONDS)
+
+    def launch(self, batch: list[tuple[dict, str]]) -> dict[str, dict]:
+        launched = self._launch([unit_name(spec) for spec, _ in batch],
+                                {unit_name(spec): action for spec, action in batch})
+        return {spec["name"]: launched[unit_name(spec)] for spec, _ in batch}
+
+    def settle(self, starting: dict[str, tuple[dict, dict]]) -> set[str]:
+        by_unit = {unit_name(spec): spec for spec, _ in starting.values()}
+        up = self._settle({unit_name(spec): launch for spec, launch in starting.values()}, by_unit)
+        return {by_unit[unit]["name"] for unit in up}
+
+    def too_slow(self, spec: dict, launch: dict) -> None:
+        unit = unit_name(spec)
+        self._fail(unit, self.show([unit])[unit], launch["since"],
+                   f"not healthy in time ({launch['probe'] or 'its process is not up yet'})")
 
     def _launch(self, units: list[str], wanted: dict) -> dict[str, dict]:
         """Ask systemd to start or restart units without waiting for the jobs; what each start must be told by."""

@@ -151,8 +151,12 @@ class RecordingRuntime:
     def cancel(self, steps, deadline):
         self.calls.append(("cancel", steps))
 
-    def launch(self, spec, digest):
-        self.calls.append(("launch", spec["name"]))
+    def launch(self, batch):
+        self.calls.append(("launch", [spec["name"] for spec, _ in batch]))
+        return {spec["name"]: {} for spec, _ in batch}
+
+    def settle(self, starting):
+        return set(starting)
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
@@ -198,3 +202,20 @@ def test_the_api_asks_for_the_allocation_on_deploy_as_the_cli_does(tmp_path, mon
     assert (os.environ["SLURM_JOB_ID"], os.environ["SLURM_JOB_NODELIST"]) == ("42", "node[1-3]")
     assert json.loads(slurm.record_path(path).read_text())["job"] == "42"
 
+
+
+def test_steps_start_as_every_runtime_starts_each_as_soon_as_what_it_comes_after_is_up():
+    specs = [normalize({"name": "a", "argv": ["/bin/true"], "ports": [8000]}),
+             normalize({"name": "b", "argv": ["/bin/true"], "after": ["a"]}),
+             normalize({"name": "c", "argv": ["/bin/true"], "ports": [8002]})]
+    stale = {"name": "c", "id": "5.3", "digest": "old"}
+    runtime = RecordingRuntime({"c": stale, "gone": {"name": "gone", "id": "5.4", "digest": "d1"}})
+    module = SimpleNamespace(params={"state": "started", "prune": True, "apply_changes": True, "timeout": 5,
+                                     "parallel": 4}, check_mode=False)
+    result = converge_steps(module, runtime, specs)
+    assert runtime.calls == [
+        "check_allocation", ("check_node", [8000]),
+        # The stray and the stale step go first; then a and c at once, b once a is up.
+        ("cancel", [{"name": "gone", "id": "5.4", "digest": "d1"}, stale]),
+        ("launch", ["a", "c"]), ("launch", ["b"])]
+    assert result["started"] == ["a", "b"] and result["restarted"] == ["c"] and result["removed"] == ["gone"]
