@@ -247,7 +247,9 @@ options:
     type: int
     default: 120
   parallel:
-    description: Services of the same start level started at once.
+    description:
+      - At most this many services starting at once, whatever the runtime; each starts as soon as the services it
+        comes after (O(services[].after)) are up.
     type: int
     default: 4
   adopt:
