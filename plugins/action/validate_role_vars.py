@@ -150,9 +150,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._task.args
-        roles = list(args.get("roles") or []) + ([args["role"]] if args.get("role") else [])
-        if not roles:
+        if "role" not in args and "roles" not in args:
             return {"failed": True, "msg": "validate_role_vars: give role or roles"}
+        # A host that gets no role (in no group of one) has nothing to check.
+        roles = list(args.get("roles") or []) + ([args["role"]] if args.get("role") else [])
         checked, lines = [], []
         for role in roles:
             names, problems = self._role_problems(role, args.get("entry_point", "main"), task_vars)

@@ -121,3 +121,25 @@ def test_every_entry_point_used_is_documented_and_every_documented_one_exists():
             for name, option in (spec.get("options") or {}).items():
                 assert option is main_options.get(name), f"{role}.{entry}: {name} is not main's option (a YAML alias)"
     assert sorted(used - documented) == []
+
+
+def test_one_call_checks_every_role_of_a_host_and_a_host_without_roles_passes(monkeypatch):
+    from types import SimpleNamespace
+
+    from ansible.plugins.action import ActionBase
+    from ansible_collections.gymfleet.cluster.plugins.action import validate_role_vars
+
+    monkeypatch.setattr(ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+
+    def run(args, task_vars):
+        plugin = object.__new__(validate_role_vars.ActionModule)
+        plugin._task = SimpleNamespace(args=args)
+        plugin._templar = SimpleNamespace(template=lambda value: value)
+        return plugin.run(task_vars={"inventory_hostname": "n1", **task_vars})
+
+    assert not run({"roles": []}, {}).get("failed"), "a host in no role's group has nothing to check"
+    result = run({"roles": ["firewall", "redis"]}, {"redis_bind_any": "no", "firewall_action": "IGNORE"})
+    assert result["failed"] and len(result["problems"]) == 2
+    assert any("redis_bind_any is 'no', not a boolean" in line for line in result["problems"])
+    assert any("role firewall" in line and "firewall_action" in line for line in result["problems"])
+    assert "give role or roles" in run({}, {})["msg"]
