@@ -33,7 +33,10 @@ def lifecycle_playbook(root: Path, entry: str) -> Path | None:
     """The lifecycle playbook `entry` (deploy, start, stop, restart, status) for the manifest as it is now: the
     collection's own file when it is current, else one rendered from the manifest into the cache (a system added
     to the manifest needs nothing regenerated). None for any other playbook."""
-    lifecycle = _load(root / "plugins" / "plugin_utils" / "lifecycle.py", "gymfleet_lifecycle")
+    renderer = root / "plugins" / "plugin_utils" / "lifecycle.py"
+    if not renderer.is_file():
+        return None  # a collection older than the renderer: its own playbooks
+    lifecycle = _load(renderer, "gymfleet_lifecycle")
     if entry not in lifecycle.ENTRIES:
         return None
     manifest, components = load(root)
