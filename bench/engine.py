@@ -295,8 +295,8 @@ def main() -> int:
             cost = this["task_cost"]
             rows.append((f"Ansible's own cost per task ({TRIVIAL_TASKS} set_fact tasks less an empty play), {label}",
                          f"{base['task_cost'] * 1000:.0f} ms" if base else "-", f"{cost * 1000:.0f} ms", "",
-                         f"bounds the no-op: {this['tasks']:.0f} tasks cost {this['tasks'] * cost:.1f} s before any "
-                         f"host works; 5x ad-hoc leaves room for about {5 * adhoc / cost:.0f}" if stack else ""))
+                         f"bounds the no-op: its {this['tasks']:.0f} tasks alone cost {this['tasks'] * cost:.1f} s "
+                         f"of the {5 * adhoc:.1f} s 5x ad-hoc allows" if stack else ""))
             rows.append((f"status, {label}", seconds(base, "status"),
                          f"{this['status'][0]:.1f} s{'' if this['status'][1] else ' NOT healthy'}",
                          f"{this['status'][0] / adhoc:.1f}x ad-hoc",
