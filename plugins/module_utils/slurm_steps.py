@@ -127,6 +127,7 @@ class SlurmRuntime:
         self.job = str(job)
         self.node = node
         self.log_dir = log_dir
+        self._digests: dict[str, str] = {}
 
     def _run(self, argv: list[str], check: bool = True) -> tuple[int, str, str]:
         rc, out, err = self.module.run_command(argv)
@@ -182,9 +183,12 @@ class SlurmRuntime:
         """This component's steps on this node, by service name."""
         return marked_steps(self.running_steps(), self.component, self.node)
 
-    @staticmethod
-    def digest(spec: dict) -> str:
-        return definition_hash(spec, {p: file_digest(p) for p in spec["files"] + spec["watch"]})
+    def digest(self, spec: dict) -> str:
+        """The definition's hash, read once per service and call: staleness and the launch use the same one."""
+        if spec["name"] not in self._digests:
+            self._digests[spec["name"]] = definition_hash(spec, {p: file_digest(p)
+                                                                 for p in spec["files"] + spec["watch"]})
+        return self._digests[spec["name"]]
 
     def log_path(self, spec: dict) -> str:
         return os.path.join(self.log_dir, f"{self.node}.{spec['name']}.log")

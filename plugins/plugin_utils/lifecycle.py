@@ -118,11 +118,6 @@ def _hosts(component: dict) -> str:
     return ":".join(component["groups"])
 
 
-def _member(component: dict) -> str:
-    tests = " or ".join(f"'{group}' in group_names" for group in component["groups"])
-    return f'"{tests}"'
-
-
 def _play(component: dict, name: str, body: str, note: str = "", stopping: bool = False, batch: bool = False) -> str:
     lines = [f"# {line}" for line in textwrap.wrap(note, 106)] if note else []
     lines += [f"- name: {name}", f"  hosts: {_hosts(component)}", "  gather_facts: false"]

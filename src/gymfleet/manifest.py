@@ -29,15 +29,19 @@ def _reader(root: Path):
     return _load(root / "plugins" / "module_utils" / "systems.py", "gymfleet_manifest_reader")
 
 
+@functools.cache
+def _renderer(root: Path):
+    path = root / "plugins" / "plugin_utils" / "lifecycle.py"
+    # A collection older than the renderer has none: its own playbooks run.
+    return _load(path, "gymfleet_lifecycle") if path.is_file() else None
+
+
 def lifecycle_playbook(root: Path, entry: str) -> Path | None:
     """The lifecycle playbook `entry` (deploy, start, stop, restart, status) for the manifest as it is now: the
     collection's own file when it is current, else one rendered from the manifest into the cache (a system added
     to the manifest needs nothing regenerated). None for any other playbook."""
-    renderer = root / "plugins" / "plugin_utils" / "lifecycle.py"
-    if not renderer.is_file():
-        return None  # a collection older than the renderer: its own playbooks
-    lifecycle = _load(renderer, "gymfleet_lifecycle")
-    if entry not in lifecycle.ENTRIES:
+    lifecycle = _renderer(root)
+    if lifecycle is None or entry not in lifecycle.ENTRIES:
         return None
     manifest, components = load(root)
     notes = {stage["name"]: stage["note"] for stage in _reader(root).stages(manifest)}
@@ -84,8 +88,16 @@ def summarize(root: Path, rows: list[dict]) -> dict:
     return _reader(root).summarize(rows)
 
 
-def summary_line(root: Path, line: str, summary: dict) -> str:
-    return _reader(root).summary_line(line, summary)
+def summary_line(root: Path, system: str, summary: dict) -> str:
+    """The line after a system's title: the manifest's summary (its default for a system it does not name)."""
+    reader = _reader(root)
+    line = status_systems(root).get(system, {}).get("summary", reader.DEFAULT_SUMMARY)
+    return reader.summary_line(line, summary)
+
+
+def up_states(root: Path) -> tuple[str, ...]:
+    """Row states that count as up (the collection's)."""
+    return _reader(root).UP_STATES
 
 
 def system_components(root: Path, system: str) -> tuple[list[str], list[str]]:

@@ -6,7 +6,6 @@ playbook publishes all of them as the fact gymfleet_status_report, which is read
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 from gymfleet import manifest
@@ -19,19 +18,11 @@ def _root():
     return collection_root()
 
 
-@functools.cache
-def _systems() -> dict[str, dict]:
-    """Systems in the order they are shown, with their titles and summary lines: from the collection's
-    meta/systems.yml."""
-    return manifest.status_systems(_root())
-
-
 def system_titles() -> dict[str, str]:
-    return {name: system["title"] for name, system in _systems().items()}
+    """Systems in the order they are shown, with their titles: from the collection's meta/systems.yml."""
+    return manifest.status_titles(_root())
 
 
-# A parameter-server process that ran its part of the job to the end counts as up.
-_UP_STATES = {"up", "done"}
 # The status playbook's own verdict (a failed host per component down): the CLI and the API judge from the report
 # instead, so that a failure in their run is always something else.
 STATUS_SKIP_TAGS = ("fail_when_down",)
@@ -43,8 +34,7 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def summary_line(system: str, summary: dict) -> str:
-    line = _systems().get(system, {}).get("summary", "up {components_up}/{components}")
-    return manifest.summary_line(_root(), line, summary)
+    return manifest.summary_line(_root(), system, summary)
 
 
 @dataclass
@@ -67,7 +57,8 @@ class StatusReport:
 
     @property
     def down(self) -> list[dict]:
-        return [row for row in self.rows if row["state"] not in _UP_STATES | {"stopped", "not started"}]
+        fine = {*manifest.up_states(_root()), "stopped", "not started"}
+        return [row for row in self.rows if row["state"] not in fine]
 
     @property
     def healthy(self) -> bool:
